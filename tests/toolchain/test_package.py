@@ -1,0 +1,157 @@
+"""`toolchain package`: manifest, reproducible wheel, and the wheel used in a fresh venv."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import EXPECTED_FACES, ROOT
+from toolchain.cli import cli
+from toolchain.package import build_wheel
+from toolchain.recipe import load_recipe
+
+
+@pytest.fixture
+def built(project: Path) -> Path:
+    """The project with the repository's simplify and validate outputs copied in."""
+    build = ROOT / "models" / "build"
+    for name in ("simplify.json", "validation.json"):
+        shutil.copy(build / name, project / "models" / "build" / name)
+    shutil.copytree(build / "retinaface", project / "models" / "build" / "retinaface")
+    return project
+
+
+def test_manifest_lists_every_file_with_its_sha256(built: Path) -> None:
+    recipe = load_recipe(built / "models" / "retinaface.toml")
+    result = build_wheel(recipe)
+    models = built / "src" / "retinaface_coreml" / "models"
+    manifest = json.loads((models / "manifest.json").read_text())
+    on_disk = sorted(p.name for p in models.iterdir() if p.name != "manifest.json")
+    assert sorted(manifest["files"]) == on_disk == sorted(f"{b.name}.onnx" for b in recipe.buckets)
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((models / name).read_bytes()).hexdigest() == digest
+    assert set(manifest["versions"]) >= {"onnx", "onnxsim", "onnxruntime"}
+    assert [b["name"] for b in manifest["buckets"]] == [b.name for b in recipe.buckets]
+    assert manifest["validation"]["buckets"][0]["worst_abs_diff"] <= 1e-4
+    with zipfile.ZipFile(result.wheel) as wheel:
+        names = set(wheel.namelist())
+    assert {f"retinaface_coreml/models/{n}" for n in [*on_disk, "manifest.json"]} <= names
+    assert result.wheel.name == "retinaface_coreml-0.1.0-py3-none-any.whl"
+
+
+def test_two_builds_give_byte_identical_wheels(built: Path) -> None:
+    recipe = load_recipe(built / "models" / "retinaface.toml")
+    first = build_wheel(recipe).sha256
+    second = build_wheel(recipe).sha256
+    assert first == second
+
+
+def test_package_without_validation_exits_2(built: Path) -> None:
+    (built / "models" / "build" / "validation.json").unlink()
+    result = CliRunner().invoke(
+        cli, ["--recipe", str(built / "models" / "retinaface.toml"), "package"]
+    )
+    assert result.exit_code == 2 and "run `toolchain validate` first" in result.output
+    assert not (built / "src" / "retinaface_coreml" / "models").exists()
+
+
+# --- the real wheel, installed into a venv that has none of the toolchain's dependencies ---
+
+
+@pytest.fixture(scope="session")
+def wheel() -> Path:
+    wheels = sorted((ROOT / "dist").glob("retinaface_coreml-*.whl"))
+    if len(wheels) != 1:
+        pytest.fail(f"expected one wheel in {ROOT / 'dist'}, found {wheels}: run `make models`")
+    return wheels[0]
+
+
+@pytest.fixture(scope="session")
+def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    venv = tmp_path_factory.mktemp("wheelvenv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
+        check=True,
+    )
+    return python
+
+
+def _freeze(python: Path) -> set[str]:
+    out = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format=freeze", "--disable-pip-version-check"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return {line.split("==")[0].lower() for line in out.splitlines()}
+
+
+@pytest.mark.slow
+def test_fresh_venv_has_none_of_the_toolchain_dependencies(fresh_venv: Path) -> None:
+    installed = _freeze(fresh_venv)
+    assert "retinaface-coreml" in installed
+    assert not installed & {"onnx", "onnxsim", "coremltools", "click", "build", "hatchling"}
+
+
+@pytest.mark.slow
+def test_installed_wheel_detects_the_expected_faces(fresh_venv: Path) -> None:
+    photos = sorted((ROOT / "tests" / "data" / "faces").glob("faceapi_sample*.jpg"))
+    singles = ("matplotlib_grace_hopper.jpg", "skimage_astronaut.png", "skimage_chelsea.png")
+    photos += [ROOT / "tests" / "data" / "faces" / name for name in singles]
+    proc = subprocess.run(
+        [str(fresh_venv), "-m", "retinaface_coreml", "detect", *map(str, photos), "--json"],
+        capture_output=True, text=True, cwd=ROOT.parent, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    counts = {Path(r["image"]).name: len(r["faces"]) for r in results}
+    assert counts == {p.name: EXPECTED_FACES[p.name] for p in photos}
+    assert [counts[f"faceapi_sample{i}.jpg"] for i in range(1, 7)] == [3, 3, 3, 4, 5, 4]
+
+
+@pytest.mark.slow
+def test_installed_runtime_loads_no_build_dependencies(fresh_venv: Path) -> None:
+    script = (
+        "import sys, cv2\n"
+        "import retinaface_coreml as r\n"
+        f"img = cv2.imread({str(ROOT / 'tests/data/faces/faceapi_sample1.jpg')!r})\n"
+        "faces = r.FaceDetector().detect(img)\n"
+        "assert len(faces) == 3, faces\n"
+        "bad = sorted(m for m in ('onnx', 'onnxsim', 'coremltools') if m in sys.modules)\n"
+        "print(','.join(bad))\n"
+    )
+    proc = subprocess.run(
+        [str(fresh_venv), "-c", script], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
+
+
+@pytest.mark.slow
+def test_installed_tampered_artifact_is_refused(fresh_venv: Path, wheel: Path) -> None:
+    site = subprocess.run(
+        [str(fresh_venv), "-c", "import retinaface_coreml as r; print(r.__path__[0])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    target = Path(site) / "models" / "640x640.onnx"
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original[:-100])
+        image = ROOT / "tests" / "data" / "faces" / "skimage_astronaut.png"
+        proc = subprocess.run(
+            [str(fresh_venv), "-m", "retinaface_coreml", "detect", str(image), "--bucket=640x640"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 2
+        assert str(target) in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    finally:
+        target.write_bytes(original)

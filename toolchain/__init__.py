@@ -1,0 +1,1 @@
+"""Build toolchain for retinaface-coreml: fetch, simplify, validate, coverage, package."""

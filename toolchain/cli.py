@@ -1,0 +1,141 @@
+"""The `toolchain` command line: thin Click commands that build a request, call a step, render.
+
+Steps are imported inside the callbacks, so `toolchain --help` never imports onnx, onnxsim or
+onnxruntime.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from toolchain import options
+from toolchain.errors import ToolchainError
+
+
+class _Group(click.Group):
+    """Turns every ToolchainError into one stderr line and its exit code (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ToolchainError as exc:
+            if ctx.meta.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.return_code)
+
+
+@click.group(cls=_Group)
+@click.option(
+    "--recipe",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("models/retinaface.toml"),
+    show_default=True,
+    help="The build recipe.",
+)
+@click.option("--debug", is_flag=True, help="Show the traceback of a failure.")
+@click.option("-v", "--verbose", is_flag=True, help="Log each step's progress to stderr.")
+@click.pass_context
+def cli(ctx: click.Context, recipe: Path, debug: bool, verbose: bool) -> None:
+    """Build the RetinaFace artefacts: fetch, simplify, validate, coverage, precompile, package."""
+    ctx.meta["debug"] = debug
+    ctx.obj = recipe
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _recipe(ctx: click.Context):  # -> Recipe, typed loosely to keep imports deferred
+    from toolchain.recipe import load_recipe
+
+    return load_recipe(ctx.obj)
+
+
+def _emit(record: dict[str, Any], as_json: bool, render) -> None:
+    """Print ``record`` as JSON, or as the text ``render`` makes of it: one record, two views."""
+    if as_json:
+        click.echo(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        click.echo(render(record))
+
+
+@cli.command()
+@click.option(
+    "--from",
+    "from_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Use your own RetinaFace ONNX file instead of the pinned download; records its sha256.",
+)
+@click.option("--sha256", "expected", help="Expected sha256 (default: the recipe's pin).")
+@options.json_output
+@click.pass_context
+def fetch(ctx: click.Context, from_path: Path | None, expected: str | None, as_json: bool) -> None:
+    """Download the pinned weights (or take --from PATH) into weights/ and check the sha256."""
+    from toolchain.fetch import FetchRequest, fetch_weights, render
+
+    result = fetch_weights(
+        _recipe(ctx), FetchRequest(from_path=from_path, expected_sha256=expected)
+    )
+    _emit(result.to_dict(), as_json, render)
+
+
+@cli.command()
+@options.json_output
+@click.pass_context
+def simplify(ctx: click.Context, as_json: bool) -> None:
+    """Fix the input shape per bucket, run onnxsim and the onnx checker, stamp the cache key."""
+    from toolchain.simplify import render, simplify_buckets
+
+    result = simplify_buckets(_recipe(ctx))
+    _emit(result.to_dict(), as_json, render)
+
+
+@cli.command()
+@options.json_output
+@click.pass_context
+def validate(ctx: click.Context, as_json: bool) -> None:
+    """Compare every bucket model with the source model on the real photos (ORT CPU)."""
+    from toolchain.validate import check_validation, render, validate_buckets
+
+    recipe = _recipe(ctx)
+    result = validate_buckets(recipe)
+    _emit(result.to_dict(), as_json, render)
+    check_validation(result, recipe)
+
+
+@cli.command()
+@options.json_output
+@click.pass_context
+def package(ctx: click.Context, as_json: bool) -> None:
+    """Copy the artefacts and manifest.json into the package and build the wheel into dist/."""
+    from toolchain.package import build_wheel, render
+
+    result = build_wheel(_recipe(ctx))
+    _emit(result.to_dict(), as_json, render)
+
+
+@cli.command()
+@options.json_output
+@click.pass_context
+def build(ctx: click.Context, as_json: bool) -> None:
+    """Run every step in order: fetch, simplify, validate, coverage, precompile, package."""
+    from toolchain.pipeline import render, run_pipeline
+
+    result = run_pipeline(_recipe(ctx))
+    _emit(result.to_dict(), as_json, render)
+
+
+def main() -> None:
+    cli(prog_name="toolchain")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Atomic writes: every artefact goes through a temp file in its directory, then os.replace."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
+    """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
+
+    On any exception the temp file is removed, so ``path`` either keeps its old content or
+    does not exist: "the file exists" always means "it is complete".
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates 0600 files; published artefacts are world-readable like any other.
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes(path: Path, data: bytes) -> str:
+    """Write ``data`` atomically to ``path``; return its sha256."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_json(path: Path, record: Any) -> None:
+    """Write ``record`` as sorted, indented JSON atomically (byte-stable across runs)."""
+    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+    write_bytes(path, text.encode())
+
+
+def copy_file(src: Path, dst: Path) -> str:
+    """Copy ``src`` to ``dst`` atomically; return the sha256 of what was written."""
+    digest = hashlib.sha256()
+    with src.open("rb") as source, atomic_writer(dst) as target:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            digest.update(chunk)
+            target.write(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def staging_dir(final: Path) -> Iterator[Path]:
+    """A fresh temp directory beside ``final``; on success it replaces ``final`` whole."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a published folder is readable like others
+        if final.exists():
+            old = final.with_name(f".{final.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

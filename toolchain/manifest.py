@@ -1,0 +1,47 @@
+"""manifest.json: the sha256 of every packaged file plus the figures the build measured."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from retinaface_coreml.artifacts import MANIFEST_NAME, SCHEMA_VERSION
+
+
+def hash_tree(folder: Path) -> dict[str, str]:
+    """sha256 of every file below ``folder`` (POSIX relative paths, sorted), manifest excluded."""
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel != MANIFEST_NAME:
+            files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def build_manifest(
+    *,
+    folder: Path,
+    model: dict[str, Any],
+    buckets: list[dict[str, Any]],
+    versions: dict[str, str],
+    validation: dict[str, Any],
+    coverage: dict[str, Any],
+    coreml_cache: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest record for the artefacts already staged in ``folder``."""
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model": model,
+        "buckets": buckets,
+        "files": hash_tree(folder),
+        "versions": versions,
+        "validation": validation,
+        "coverage": coverage,
+        "coreml_cache": coreml_cache,
+    }
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        record["source_date_epoch"] = int(epoch)
+    return record

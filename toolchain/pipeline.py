@@ -1,0 +1,84 @@
+"""`toolchain build`: every step in order, each gate applied where its figures are made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from toolchain.recipe import Recipe
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineResult:
+    fetch: dict[str, Any]
+    simplify: dict[str, Any]
+    validation: dict[str, Any]
+    coverage: dict[str, dict[str, Any]]
+    precompile: dict[str, Any]
+    package: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fetch": self.fetch,
+            "simplify": self.simplify,
+            "validation": self.validation,
+            "coverage": self.coverage,
+            "precompile": self.precompile,
+            "package": self.package,
+        }
+
+
+def run_pipeline(recipe: Recipe) -> PipelineResult:
+    """fetch -> simplify -> validate (gate) -> coverage (gate) -> precompile -> package."""
+    from toolchain.coverage_step import check_coverage, cover_buckets
+    from toolchain.fetch import FetchRequest, fetch_weights
+    from toolchain.package import build_wheel
+    from toolchain.precompile_step import precompile_buckets
+    from toolchain.simplify import simplify_buckets
+    from toolchain.validate import check_validation, validate_buckets
+
+    fetched = fetch_weights(recipe, FetchRequest())
+    simplified = simplify_buckets(recipe)
+    validation = validate_buckets(recipe)
+    check_validation(validation, recipe)
+    coverage = cover_buckets(recipe)
+    check_coverage(coverage, recipe)
+    precompiled = precompile_buckets(recipe)
+    packaged = build_wheel(recipe)
+    return PipelineResult(
+        fetch=fetched.to_dict(),
+        simplify=simplified.to_dict(),
+        validation=validation.to_dict(),
+        coverage=coverage,
+        precompile=precompiled,
+        package=packaged.to_dict(),
+    )
+
+
+def render(record: dict[str, Any]) -> str:
+    """The summary table: one row per bucket, then the wheel."""
+    validation = {b["bucket"]: b for b in record["validation"]["buckets"]}
+    cov = record["coverage"]
+    header = (
+        f"{'bucket':<9} {'nodes':>5} {'->':^4} {'after':>5} {'max |diff|':>10} "
+        f"{'faces':>5} {'CoreML nodes':>12} {'partitions':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for b in record["simplify"]["buckets"]:
+        v = validation[b["bucket"]]
+        c = cov.get(b["bucket"], {})
+        lines.append(
+            f"{b['bucket']:<9} {b['nodes_before']:>5} {'->':^4} {b['nodes_after']:>5} "
+            f"{v['worst_abs_diff']:>10.2e} {v['faces_bucket']:>5} "
+            f"{c.get('supported_text', '-'):>12} {c.get('partitions', '-'):>10}"
+        )
+    pre = record["precompile"]
+    pkg = record["package"]
+    lines += [
+        "",
+        f"coverage: {cov and next(iter(cov.values())).get('label', '')}",
+        f"precompile: {pre.get('summary', pre.get('status', '-'))}",
+        f"wheel: {pkg['wheel']}",
+        f"sha256: {pkg['sha256']}",
+    ]
+    return "\n".join(lines)
