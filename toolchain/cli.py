@@ -112,6 +112,66 @@ def validate(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--ort-version", help="ORT release to model, e.g. 1.23 (default: the installed one).")
+@click.option(
+    "--format",
+    "model_format",
+    type=click.Choice(["mlprogram", "neuralnetwork", "both"]),
+    default="both",
+    show_default=True,
+    help="CoreML model format the EP would build.",
+)
+@click.option(
+    "--require-static-shapes", is_flag=True, help="Model RequireStaticInputShapes=1."
+)
+@options.json_output
+@click.option("--min-coverage", type=click.FloatRange(0, 1), help="Gate: exit 1 below this.")
+@click.option("--max-partitions", type=click.IntRange(0), help="Gate: exit 1 above this.")
+@click.option("--real", is_flag=True, help="Also run the real CoreML EP (macOS only).")
+def coverage(
+    model: Path,
+    ort_version: str | None,
+    model_format: str,
+    require_static_shapes: bool,
+    as_json: bool,
+    min_coverage: float | None,
+    max_partitions: int | None,
+    real: bool,
+) -> None:
+    """Predict how ORT's CoreML EP partitions MODEL: the numbers it logs, reasons per node."""
+    from toolchain.coverage.api import CoverageRequest, bucket_gate, run_coverage
+    from toolchain.coverage.report import render
+    from toolchain.errors import GateFailed
+
+    formats = ("mlprogram", "neuralnetwork") if model_format == "both" else (model_format,)
+    request = CoverageRequest(
+        model=model,
+        ort_version=ort_version,
+        formats=formats,
+        require_static_shapes=require_static_shapes,
+    )
+    report = run_coverage(request)
+    _emit(report.to_dict(), as_json, render)
+    if real:
+        from toolchain.coverage.real import render_side_by_side, run_real
+
+        reals = [
+            run_real(model, model_format=f, require_static_shapes=require_static_shapes)
+            for f in formats
+        ]
+        click.echo(render_side_by_side(report.to_dict(), reals))
+    if min_coverage is not None or max_partitions is not None:
+        shortfall = bucket_gate(
+            report,
+            min_coverage=0.0 if min_coverage is None else min_coverage,
+            max_partitions=max_partitions if max_partitions is not None else 1 << 30,
+        )
+        if shortfall is not None:
+            raise GateFailed(shortfall)
+
+
+@cli.command()
 @options.json_output
 @click.pass_context
 def package(ctx: click.Context, as_json: bool) -> None:

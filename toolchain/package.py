@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from retinaface_coreml.artifacts import MANIFEST_NAME
+from toolchain.coverage_step import coverage_dir, summarize
 from toolchain.errors import MissingInputError, PackageError
 from toolchain.files import copy_file, staging_dir, write_json
 from toolchain.manifest import build_manifest
@@ -74,9 +75,9 @@ def stage(recipe: Recipe) -> dict[str, Any]:
     by_name = {b["bucket"]: b for b in simplified["buckets"]}
     coverage = {}
     for name in sorted(by_name):
-        record = _optional_json(recipe.build_dir / "coverage" / f"{name}.json")
+        record = _optional_json(coverage_dir(recipe) / f"{name}.json")
         if record is not None:
-            coverage[name] = record
+            coverage[name] = summarize(record)
     precompiled = _optional_json(recipe.build_dir / "precompile.json") or {}
     cache_src = recipe.build_dir / "coreml"
     with staging_dir(package_dir(recipe)) as tmp:

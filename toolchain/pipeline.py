@@ -56,29 +56,31 @@ def run_pipeline(recipe: Recipe) -> PipelineResult:
 
 
 def render(record: dict[str, Any]) -> str:
-    """The summary table: one row per bucket, then the wheel."""
+    """The summary table: one row per bucket, then the precompile state and the wheel."""
     validation = {b["bucket"]: b for b in record["validation"]["buckets"]}
-    cov = record["coverage"]
     header = (
         f"{'bucket':<9} {'nodes':>5} {'->':^4} {'after':>5} {'max |diff|':>10} "
         f"{'faces':>5} {'CoreML nodes':>12} {'partitions':>10}"
     )
     lines = [header, "-" * len(header)]
+    label = ""
     for b in record["simplify"]["buckets"]:
         v = validation[b["bucket"]]
-        c = cov.get(b["bucket"], {})
+        cov = record["coverage"][b["bucket"]]
+        ((fmt, c),) = cov["formats"].items()
+        label = f"CoreML EP coverage predicted for {fmt} under ORT {cov['rules']} rules"
         lines.append(
             f"{b['bucket']:<9} {b['nodes_before']:>5} {'->':^4} {b['nodes_after']:>5} "
             f"{v['worst_abs_diff']:>10.2e} {v['faces_bucket']:>5} "
-            f"{c.get('supported_text', '-'):>12} {c.get('partitions', '-'):>10}"
+            f"{c['nodes_supported']:>6}/{c['nodes_in_graph']:<5} {c['partitions']:>10}"
         )
-    pre = record["precompile"]
-    pkg = record["package"]
+    pre, pkg = record["precompile"], record["package"]
     lines += [
         "",
-        f"coverage: {cov and next(iter(cov.values())).get('label', '')}",
-        f"precompile: {pre.get('summary', pre.get('status', '-'))}",
-        f"wheel: {pkg['wheel']}",
+        f"({label}; max |diff| and faces: bucket vs source model, ORT CPU, "
+        f"{len(record['validation']['images'])} photos)",
+        f"precompile: {pre.get('summary') or pre.get('status', '-')}",
+        f"wheel:  {pkg['wheel']}",
         f"sha256: {pkg['sha256']}",
     ]
     return "\n".join(lines)

@@ -1,0 +1,302 @@
+"""The CoreML cache on disk: where entries live, when one is valid, shipped entries, states.
+
+Layout (DESIGN.md, "The CoreML cache")::
+
+    <root>/<ort version>/<macOS major>/<options digest>/       the ModelCacheDirectory given to ORT
+        <key>/                                                  ORT's entry + our entry.json
+        <key>.lock                                              per-key file lock (compiler.py)
+        <key>.failed.json                                       the last failed compile, if any
+    <root>/last_compile.json                                    seconds the last compile took
+
+ORT treats any ``<key>/`` folder as a hit and never checks it (spec §5.4), so an entry only
+counts here when its ``entry.json`` lists every file with a sha256 that still matches. Nothing
+in this module locks or compiles: see compiler.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from retinaface_coreml.artifacts import Manifest
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "RETINAFACE_COREML_CACHE_DIR"
+APP_NAME = "retinaface-coreml"
+ENTRY_RECORD = "entry.json"
+LAST_COMPILE = "last_compile.json"
+SHIPPED_DIR = "coreml"
+"""Top folder of shipped entries in the package's models/, e.g. ``coreml/1.32.0/14/<digest>/<key>/``."""
+
+IN_USER_CACHE = "in user cache"
+SHIPPED = "shipped"
+MISSING = "missing"
+STALE = "stale"
+FAILED = "failed"
+
+
+def cache_root(env: Mapping[str, str] = os.environ) -> Path:
+    """The user cache root, e.g. ``~/Library/Caches/retinaface-coreml`` on macOS.
+
+    ``RETINAFACE_COREML_CACHE_DIR`` overrides it (CI, read-only home directories).
+    """
+    override = env.get(ENV_VAR)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheLayout:
+    """One cache directory for one ORT version, macOS major and set of provider options."""
+
+    root: Path
+    ort_version: str
+    macos_major: str
+    digest: str
+
+    @property
+    def relative(self) -> PurePosixPath:
+        """e.g. ``1.32.0/14/5c0f1b7a9e21``: the same below the user root and the shipped one."""
+        return PurePosixPath(self.ort_version, self.macos_major, self.digest)
+
+    @property
+    def dir(self) -> Path:
+        """e.g. ``~/Library/Caches/retinaface-coreml/1.32.0/14/5c0f1b7a9e21``."""
+        return self.root / self.relative
+
+    def entry(self, key: str) -> Path:
+        """e.g. ``<dir>/retinaface384x640fe7b...``: the folder ORT fills for that key."""
+        return self.dir / key
+
+    def lock_path(self, key: str) -> Path:
+        """e.g. ``<dir>/retinaface384x640fe7b....lock`` (a sibling, never inside the entry)."""
+        return self.dir / f"{key}.lock"
+
+    def failure_path(self, key: str) -> Path:
+        """e.g. ``<dir>/retinaface384x640fe7b....failed.json``."""
+        return self.dir / f"{key}.failed.json"
+
+
+def hash_files(folder: Path) -> dict[str, str]:
+    """sha256 of every file below ``folder`` but entry.json, e.g. ``{"model.txt": "9f..."}``."""
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel != ENTRY_RECORD:
+            files[rel] = _sha256(path)
+    return files
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync, chmod, then ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)  # mkstemp makes 0600; the cache may be shared by several users
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_json(path: Path, record: Any) -> None:
+    write_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+
+
+def record_entry(folder: Path, *, key: str) -> dict[str, str]:
+    """Hash what is in ``folder`` and write its ``entry.json``; return the hashes."""
+    files = hash_files(folder)
+    if not files:
+        raise OSError(f"{folder}: empty cache entry, nothing to record")
+    _write_json(folder / ENTRY_RECORD, {"key": key, "files": files})
+    return files
+
+
+def check_entry(folder: Path) -> str | None:
+    """None if ``folder`` is a complete entry, else why not (e.g. ``"no entry.json"``)."""
+    try:
+        record = json.loads((folder / ENTRY_RECORD).read_text())
+        files = record["files"]
+    except FileNotFoundError:
+        return "no entry" if not folder.exists() else f"no {ENTRY_RECORD} (partial entry)"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"unreadable {ENTRY_RECORD} ({exc})"
+    if not isinstance(files, dict) or not files:
+        return f"{ENTRY_RECORD} lists no files"
+    for rel, expected in sorted(files.items()):
+        try:
+            actual = _sha256(folder / rel)
+        except OSError:
+            return f"{rel} is missing"
+        if actual != expected:
+            return f"{rel} has sha256 {actual[:12]}…, recorded {str(expected)[:12]}…"
+    return None
+
+
+def probe_writable(directory: Path) -> str | None:
+    """None if ``directory`` can be created and written to, else the OS's reason."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def read_last_compile(root: Path) -> float | None:
+    """Seconds the last CoreML compile under ``root`` took, if one was recorded."""
+    try:
+        return float(json.loads((root / LAST_COMPILE).read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_last_compile(root: Path, seconds: float, *, key: str) -> None:
+    """Record the duration of a finished compile (best effort: a cache error is only logged)."""
+    try:
+        _write_json(root / LAST_COMPILE, {"seconds": round(seconds, 3), "key": key})
+    except OSError as exc:
+        log.warning("cannot record the compile time in %s: %s", root, exc)
+
+
+def write_failure(layout: CacheLayout, key: str, message: str) -> None:
+    """Remember a failed compile so ``info`` can say so in another process (best effort)."""
+    try:
+        _write_json(layout.failure_path(key), {"error": message, "at": int(time.time())})
+    except OSError as exc:
+        log.warning("cannot record the failed compile in %s: %s", layout.dir, exc)
+
+
+def clear_failure(layout: CacheLayout, key: str) -> None:
+    with contextlib.suppress(OSError):
+        layout.failure_path(key).unlink()
+
+
+def read_failure(layout: CacheLayout, key: str) -> str | None:
+    try:
+        return str(json.loads(layout.failure_path(key).read_text())["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShippedEntry:
+    """An entry inside the installed package, e.g. dir ``coreml/1.32.0/14/5c0f1b7a9e21/<key>``."""
+
+    key: str
+    relative: PurePosixPath
+    files: tuple[str, ...]
+
+    @property
+    def dir(self) -> str:
+        return self.relative.as_posix()
+
+
+def shipped_entries(manifest: Manifest, key: str) -> list[ShippedEntry]:
+    """Entries for ``key`` the manifest lists, whatever ORT/macOS/options they were built for."""
+    found: dict[PurePosixPath, list[str]] = {}
+    for rel in manifest.files:
+        parts = PurePosixPath(rel).parts
+        # coreml / <ort> / <macos> / <digest> / <key> / file...
+        if len(parts) > 5 and parts[0] == SHIPPED_DIR and parts[4] == key:
+            found.setdefault(PurePosixPath(*parts[:5]), []).append("/".join(parts[5:]))
+    return [
+        ShippedEntry(key=key, relative=rel, files=tuple(sorted(files)))
+        for rel, files in sorted(found.items())
+    ]
+
+
+def matching_shipped(
+    layout: CacheLayout, entries: list[ShippedEntry]
+) -> ShippedEntry | None:
+    """The shipped entry built for exactly this layout's ORT version, macOS major and options."""
+    wanted = PurePosixPath(SHIPPED_DIR) / layout.relative
+    return next((e for e in entries if e.relative.parent == wanted), None)
+
+
+def copy_shipped(manifest: Manifest, shipped: ShippedEntry, target: Path) -> None:
+    """Copy a shipped entry into ``target``, each file checked against manifest.json.
+
+    Raises ArtifactError (from ``Manifest.read_verified``) naming the first tampered file.
+    """
+    for rel in shipped.files:
+        data = manifest.read_verified(f"{shipped.dir}/{rel}")
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def other_entries(layout: CacheLayout, key: str, shipped: list[ShippedEntry]) -> list[str]:
+    """Where else ``key`` has an entry, e.g. ``["user cache 1.31.0/14/5c0f1b7a9e21"]``."""
+    found = []
+    with contextlib.suppress(OSError):
+        for path in sorted(layout.root.glob(f"*/*/*/{key}")):
+            rel = PurePosixPath(path.relative_to(layout.root).as_posix()).parent
+            if rel != layout.relative:
+                found.append(f"user cache {rel}")
+    for entry in shipped:
+        rel = entry.relative.parent.relative_to(SHIPPED_DIR)
+        if rel != layout.relative:
+            found.append(f"shipped {rel}")
+    return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class BucketCache:
+    """A bucket's cache state: one of the five constants above, plus what it rests on."""
+
+    state: str
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"state": self.state, "detail": self.detail}
+
+
+def bucket_state(layout: CacheLayout, key: str, shipped: list[ShippedEntry]) -> BucketCache:
+    """Classify ``key``: in user cache, shipped, failed, stale (other ORT/macOS/options) or missing."""
+    problem = check_entry(layout.entry(key))
+    if problem is None:
+        return BucketCache(state=IN_USER_CACHE, detail=str(layout.entry(key)))
+    match = matching_shipped(layout, shipped)
+    if match is not None:
+        return BucketCache(state=SHIPPED, detail=f"{match.dir} (copied on first use)")
+    failure = read_failure(layout, key)
+    if failure is not None:
+        return BucketCache(state=FAILED, detail=f"last compile failed: {failure}")
+    others = other_entries(layout, key, shipped)
+    note = "" if problem == "no entry" else f"; a partial or corrupt entry is ignored ({problem})"
+    if others:
+        return BucketCache(
+            state=STALE,
+            detail=f"only for other ORT/macOS/options: {', '.join(others)}; "
+            f"wanted {layout.relative}{note}",
+        )
+    return BucketCache(state=MISSING, detail=f"compiled on first use{note}")
