@@ -144,6 +144,10 @@ def coverage(
     from toolchain.coverage.report import render
     from toolchain.errors import GateFailed
 
+    if real:
+        from toolchain.coverage.real import require_coreml
+
+        require_coreml()  # one line and exit 2 off macOS, before any analysis
     formats = ("mlprogram", "neuralnetwork") if model_format == "both" else (model_format,)
     request = CoverageRequest(
         model=model,

@@ -1,30 +1,45 @@
 """Execution backends: open one bucket model as a runner on the CPU or CoreML EP.
 
-This is the CPU-only version: it knows whether ORT offers the CoreML EP, refuses ``"coreml"``
-where it does not, and on macOS opens a plain CoreML session (no cache yet). The CoreML cache
-and the background compile (DESIGN.md, "The CoreML cache", "Never block on a compile") plug in
-behind the same three functions: ``open_runner``, ``warmup`` and ``describe``.
+Chosen once per bucket (DESIGN.md, "The CoreML cache", "Never block on a compile"):
+
+* no CoreML EP here, or ``backend="cpu"``: a CPU session;
+* a valid entry in the user cache, or a matching one shipped in the wheel (copied into the user
+  cache once): a CoreML session at once;
+* otherwise (``"auto"``): a CPU session at once, and a CoreML compile on the background worker;
+  the runner switches when it is done, and ``runner.backend`` says which one runs now.
+  ``"coreml"`` compiles in the foreground instead: it was asked for explicitly.
+
+The cache and compile modules (and their filelock/platformdirs imports) load only on the CoreML
+path, so a Linux process never pays for them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import onnxruntime
 
-from retinaface_coreml.errors import BackendError
+from retinaface_coreml import coreml
+from retinaface_coreml.errors import ArtifactError, BackendError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from retinaface_coreml.artifacts import BucketInfo, Manifest
+    from retinaface_coreml.cache import CacheLayout
+    from retinaface_coreml.compiler import HotSwap
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "cpu", "coreml")
-CPU_EP = "CPUExecutionProvider"
-COREML_EP = "CoreMLExecutionProvider"
+CPU_EP = coreml.CPU_EP
+COREML_EP = coreml.EP
 
 Progress = Callable[[str], None]
 """Receives one human-readable line per event, e.g. ``"640x640: cpu, nothing to compile"``."""
@@ -60,9 +75,73 @@ class SessionRunner:
         return self._session.run(self._output_names, {self._input_name: tensor})
 
 
+class SwapRunner:
+    """Serves from CPU until the background compile is done, then from what it produced."""
+
+    def __init__(self, swap: HotSwap[Runner]) -> None:
+        self._swap = swap
+
+    @property
+    def backend(self) -> str:
+        return self._swap.current.backend
+
+    @property
+    def pending(self) -> Future[Runner] | None:
+        """The background compile while it runs (None once swapped or failed)."""
+        return self._swap.pending
+
+    @property
+    def compile_error(self) -> str | None:
+        """Why the background compile failed, once the runner has noticed it."""
+        self._swap.current  # noqa: B018 - notices a finished future
+        return self._swap.error
+
+    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        return self._swap.current.run(tensor)
+
+
+SessionFactory = Callable[[Path | None], Runner]
+"""Opens a bucket on CoreML cached in a directory, e.g. ``<cache>/1.32.0/14/<digest>``."""
+
+FactoryMaker = Callable[["Manifest", "BucketInfo", bytes, Mapping[str, str]], SessionFactory]
+
+
+def coreml_factory(
+    manifest: Manifest, bucket: BucketInfo, model: bytes, options: Mapping[str, str]
+) -> SessionFactory:
+    """The real session factory: ``coreml.create_session`` on the verified model bytes."""
+
+    def open_session(cache_dir: Path | None) -> Runner:
+        session = coreml.create_session(model, options=options, cache_dir=cache_dir)
+        return SessionRunner(
+            session,
+            backend="coreml",
+            input_name=manifest.model.input,
+            output_names=manifest.model.outputs,
+        )
+
+    return open_session
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """What backends read from the process, passed in (cibuildwheel's ``env=os.environ``)."""
+
+    host: coreml.Host
+    env: Mapping[str, str]
+    factory: FactoryMaker = field(default=coreml_factory)
+
+
+def current_context() -> Context:
+    """This process: its ORT build, platform and environment, and the real CoreML factory."""
+    import os
+
+    return Context(host=coreml.detect_host(), env=os.environ)
+
+
 def coreml_available() -> bool:
     """Whether this onnxruntime build offers the CoreML execution provider (macOS wheels only)."""
-    return COREML_EP in onnxruntime.get_available_providers()
+    return coreml.detect_host().coreml_available
 
 
 def check_backend(backend: str) -> str:
@@ -77,61 +156,264 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def open_runner(manifest: Manifest, bucket: BucketInfo, *, backend: str = "auto") -> Runner:
-    """Open ``bucket``'s model from verified bytes (one read: no swap between check and load)."""
-    check_backend(backend)
-    model_bytes = manifest.read_verified(bucket.file)
-    use_coreml = backend == "coreml"
-    if use_coreml:
-        # No cache yet: an explicit "coreml" compiles in the foreground (30-60 s on first load).
-        log.info("compiling %s for CoreML in the foreground (no cache)", bucket.file)
-        providers: list[Any] = [COREML_EP, CPU_EP]
-    else:
-        providers = [CPU_EP]
-    session = onnxruntime.InferenceSession(model_bytes, providers=providers)
-    log.debug("opened %s on %s", bucket.file, session.get_providers())
+def coreml_options(manifest: Manifest) -> dict[str, str]:
+    """The provider options the shipped cache was built with (the recipe's), else the defaults."""
+    recorded = (manifest.raw.get("coreml_cache") or {}).get("provider_options")
+    return dict(recorded or coreml.DEFAULT_OPTIONS)
+
+
+def _cpu_runner(manifest: Manifest, model: bytes) -> SessionRunner:
     return SessionRunner(
-        session,
-        backend="coreml" if use_coreml else "cpu",
+        onnxruntime.InferenceSession(model, providers=[CPU_EP]),
+        backend="cpu",
         input_name=manifest.model.input,
         output_names=manifest.model.outputs,
     )
 
 
+def open_runner(
+    manifest: Manifest,
+    bucket: BucketInfo,
+    *,
+    backend: str = "auto",
+    context: Context | None = None,
+) -> Runner:
+    """Open ``bucket``'s model from verified bytes (one read: no swap between check and load)."""
+    check_backend(backend)
+    context = context or current_context()
+    model = manifest.read_verified(bucket.file)
+    if backend == "cpu" or not context.host.coreml_available:
+        return _cpu_runner(manifest, model)
+    return _open_coreml(manifest, bucket, model, context, foreground=backend == "coreml")
+
+
+_warned_dirs: set[str] = set()
+
+
+def _layout(manifest: Manifest, context: Context) -> tuple[CacheLayout, str | None]:
+    """The cache directory for this host and options, and why it is unusable (None: usable)."""
+    from retinaface_coreml import cache
+
+    layout = cache.CacheLayout(
+        root=cache.cache_root(context.env),
+        ort_version=context.host.ort_version,
+        macos_major=context.host.macos_major or "",
+        digest=coreml.options_digest(coreml_options(manifest)),
+    )
+    return layout, cache.probe_writable(layout.dir)
+
+
+def _usable_layout(manifest: Manifest, context: Context) -> CacheLayout | None:
+    """The layout, or None after one warning per directory when it cannot be written."""
+    from retinaface_coreml import cache
+
+    layout, problem = _layout(manifest, context)
+    if problem is None:
+        return layout
+    if str(layout.dir) not in _warned_dirs:
+        _warned_dirs.add(str(layout.dir))
+        log.warning(
+            "the CoreML cache directory %s is not writable (%s); using the CPU backend. "
+            "Point %s at a writable directory to use CoreML.",
+            layout.dir,
+            problem,
+            cache.ENV_VAR,
+        )
+    return None
+
+
+def _install_shipped(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo) -> bool:
+    """Copy the matching shipped entry into the user cache once; False when there is none."""
+    from retinaface_coreml import cache, compiler
+
+    key = bucket.coreml_cache_key
+    match = cache.matching_shipped(layout, cache.shipped_entries(manifest, key))
+    if match is None:
+        return False
+    published = compiler.publish_once(
+        layout, key, lambda tmp: cache.copy_shipped(manifest, match, tmp / key)
+    )
+    if published.built:
+        log.info("%s: installed the shipped CoreML entry into %s", bucket.name, published.entry)
+    return True
+
+
+def _ready_entry(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo) -> bool:
+    """A valid entry is in the user cache now (installed from the wheel if need be)."""
+    from retinaface_coreml import cache
+
+    if cache.check_entry(layout.entry(bucket.coreml_cache_key)) is None:
+        return True
+    try:
+        return _install_shipped(manifest, layout, bucket)
+    except ArtifactError as exc:
+        log.warning(
+            "%s: not using the shipped CoreML entry: %s; compiling instead", bucket.name, exc
+        )
+        return False
+
+
+def _open_coreml(
+    manifest: Manifest, bucket: BucketInfo, model: bytes, context: Context, *, foreground: bool
+) -> Runner:
+    from retinaface_coreml import cache, compiler
+
+    factory = context.factory(manifest, bucket, model, coreml_options(manifest))
+    label, key = bucket.name, bucket.coreml_cache_key
+    try:
+        layout = _usable_layout(manifest, context)
+        ready = layout is not None and _ready_entry(manifest, layout, bucket)
+    except (OSError, compiler.CompileError) as exc:
+        # The cache is optional: an I/O error (or a wait that gave up) turns it off, as pip's
+        # network/cache.py does; it never fails a detection.
+        log.warning("%s: CoreML cache unusable (%s); using the CPU backend", label, exc)
+        layout = None
+    if layout is None:
+        return factory(None) if foreground else _cpu_runner(manifest, model)
+    if ready:
+        log.info("%s: CoreML from the cache entry in %s", label, layout.dir)
+        try:
+            return factory(layout.dir)
+        except Exception as exc:
+            if foreground:
+                raise
+            message = f"{type(exc).__name__}: {exc}"
+            log.warning("%s: cannot load the cached CoreML entry (%s); using CPU", label, message)
+            cache.write_failure(layout, key, message)
+            return _cpu_runner(manifest, model)
+    if foreground:
+        return compiler.compile_entry(layout, key, factory, label=label)
+    future = compiler.compile_in_background(layout, key, factory, label=label)
+    log.info("%s: serving from CPU while CoreML compiles in the background", label)
+    return SwapRunner(compiler.HotSwap(_cpu_runner(manifest, model), future))
+
+
 def warmup(
-    manifest: Manifest, buckets: Iterable[BucketInfo], *, progress: Progress | None = None
+    manifest: Manifest,
+    buckets: Iterable[BucketInfo],
+    *,
+    progress: Progress | None = None,
+    backend: str = "auto",
+    context: Context | None = None,
 ) -> None:
-    """Prepare ``buckets`` for fast first use; here: verify each file, nothing to compile."""
+    """Prepare ``buckets`` now: verify each file; with CoreML, install or compile in the foreground.
+
+    Reports stages and, while compiling, the elapsed time against the last recorded compile.
+    Raises CompileError when a compile fails (after reporting it).
+    """
     report = progress or (lambda line: log.info("%s", line))
-    reason = "" if coreml_available() else " (CoreML unavailable here)"
+    context = context or current_context()
+    if backend == "cpu" or not context.host.coreml_available:
+        why = "backend 'cpu' requested" if backend == "cpu" else context.host.unavailable_reason
+        report(why)
+        for bucket in buckets:
+            manifest.read_verified(bucket.file)
+            report(f"{bucket.name}: verified {bucket.file}; cpu backend, nothing to compile")
+        return
+    from retinaface_coreml import cache
+
+    layout = _usable_layout(manifest, context)
+    if layout is None:
+        report(f"the CoreML cache directory is not writable; cpu backend (see {cache.ENV_VAR})")
+        return
+    report(f"CoreML cache: {layout.dir}")
     for bucket in buckets:
-        manifest.read_verified(bucket.file)
-        report(f"{bucket.name}: verified {bucket.file}; cpu backend, nothing to compile{reason}")
+        _warm_bucket(manifest, bucket, layout, context, report)
 
 
-def describe(manifest: Manifest) -> dict[str, Any]:
+def _warm_bucket(
+    manifest: Manifest, bucket: BucketInfo, layout: CacheLayout, context: Context, report: Progress
+) -> None:
+    """Install or compile one bucket's entry in the foreground, then load it once."""
+    from retinaface_coreml import cache, compiler
+
+    label = bucket.name
+    model = manifest.read_verified(bucket.file)
+    factory = context.factory(manifest, bucket, model, coreml_options(manifest))
+    started = time.perf_counter()
+    if _ready_entry(manifest, layout, bucket):
+        report(f"{label}: CoreML entry in the user cache; loading it")
+        factory(layout.dir)
+        report(f"{label}: loaded in {time.perf_counter() - started:.1f} s")
+        return
+
+    def tick(elapsed: float, last: float | None) -> None:
+        against = f" (the last compile took {last:.0f} s)" if last else ""
+        report(f"{label}: compiling for CoreML… {elapsed:.0f} s{against}")
+
+    last = cache.read_last_compile(layout.root)
+    report(
+        f"{label}: compiling for CoreML"
+        + (f"; the last compile took {last:.1f} s" if last else "; no compile recorded yet")
+    )
+    try:
+        compiler.compile_with_progress(
+            layout, bucket.coreml_cache_key, factory, label=label, report=tick
+        )
+    except compiler.CompileError as exc:
+        report(f"{label}: {exc}; the CPU backend will be used")
+        raise
+    report(f"{label}: compiled and loaded in {time.perf_counter() - started:.1f} s")
+
+
+def describe(manifest: Manifest, *, context: Context | None = None) -> dict[str, Any]:
     """Backend availability and per-bucket cache state, as a JSON-ready record.
 
     e.g. ``{"onnxruntime": "1.32.0", "backend": "cpu", "coreml": {"available": False, ...},
     "buckets": [{"name": "640x640", "coreml_cache": "unavailable"}, ...]}``
     """
-    available = coreml_available()
-    if available:
-        reason = "CoreMLExecutionProvider is available; no CoreML cache is set up yet"
-        cache = "none"
-    else:
-        reason = (
-            f"onnxruntime {onnxruntime.__version__} has no CoreMLExecutionProvider on this "
-            "platform; the CPU backend is in use"
-        )
-        cache = "unavailable"
-    return {
-        "onnxruntime": onnxruntime.__version__,
-        "providers": list(onnxruntime.get_available_providers()),
+    context = context or current_context()
+    host = context.host
+    record: dict[str, Any] = {
+        "onnxruntime": host.ort_version,
+        "providers": list(host.providers),
         "backend": "cpu",
-        "coreml": {"available": available, "reason": reason},
+        "coreml": {"available": host.coreml_available, "reason": host.unavailable_reason},
+        "shipped_cache": _shipped_summary(manifest),
         "buckets": [
-            {"name": b.name, "coreml_cache_key": b.coreml_cache_key, "coreml_cache": cache}
+            {"name": b.name, "coreml_cache_key": b.coreml_cache_key, "coreml_cache": "unavailable"}
             for b in manifest.buckets
         ],
     }
+    if not host.coreml_available:
+        return record
+    from retinaface_coreml import cache
+
+    layout, problem = _layout(manifest, context)
+    record["cache"] = {
+        "dir": str(layout.dir),
+        "options": coreml_options(manifest),
+        "options_digest": layout.digest,
+        "last_compile_seconds": cache.read_last_compile(layout.root),
+        "writable": problem is None,
+    }
+    if problem is not None:
+        record["coreml"]["reason"] = (
+            f"the CoreML cache directory {layout.dir} is not writable ({problem}); "
+            "the CPU backend is in use"
+        )
+        return record
+    ready = (cache.IN_USER_CACHE, cache.SHIPPED)
+    states = []
+    for entry in record["buckets"]:
+        state = cache.bucket_state(
+            layout,
+            entry["coreml_cache_key"],
+            cache.shipped_entries(manifest, entry["coreml_cache_key"]),
+        )
+        entry["coreml_cache"] = state.state
+        entry["coreml_cache_detail"] = state.detail
+        entry["backend"] = "coreml" if state.state in ready else "cpu until compiled"
+        states.append(state.state)
+    record["backend"] = "coreml" if all(s in ready for s in states) else "cpu until compiled"
+    record["coreml"]["reason"] = f"{COREML_EP} is available; cache {layout.dir}"
+    return record
+
+
+def _shipped_summary(manifest: Manifest) -> str:
+    """e.g. ``"built for onnxruntime 1.32.0 on macOS 14"`` or the reason none was built."""
+    record = manifest.raw.get("coreml_cache") or {}
+    if record.get("entries"):
+        ort, macos = record.get("ort_version"), record.get("macos_major")
+        return f"built for onnxruntime {ort} on macOS {macos}"
+    return record.get("reason") or "none"

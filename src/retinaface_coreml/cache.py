@@ -37,7 +37,7 @@ APP_NAME = "retinaface-coreml"
 ENTRY_RECORD = "entry.json"
 LAST_COMPILE = "last_compile.json"
 SHIPPED_DIR = "coreml"
-"""Top folder of shipped entries in the package's models/, e.g. ``coreml/1.32.0/14/<digest>/<key>/``."""
+"""Shipped entries' top folder in the package's models/: ``coreml/1.32.0/14/<digest>/<key>/``."""
 
 IN_USER_CACHE = "in user cache"
 SHIPPED = "shipped"
@@ -234,9 +234,7 @@ def shipped_entries(manifest: Manifest, key: str) -> list[ShippedEntry]:
     ]
 
 
-def matching_shipped(
-    layout: CacheLayout, entries: list[ShippedEntry]
-) -> ShippedEntry | None:
+def matching_shipped(layout: CacheLayout, entries: list[ShippedEntry]) -> ShippedEntry | None:
     """The shipped entry built for exactly this layout's ORT version, macOS major and options."""
     wanted = PurePosixPath(SHIPPED_DIR) / layout.relative
     return next((e for e in entries if e.relative.parent == wanted), None)
@@ -281,7 +279,7 @@ class BucketCache:
 
 
 def bucket_state(layout: CacheLayout, key: str, shipped: list[ShippedEntry]) -> BucketCache:
-    """Classify ``key``: in user cache, shipped, failed, stale (other ORT/macOS/options) or missing."""
+    """The state of ``key``: in user cache, shipped, failed, stale or missing."""
     problem = check_entry(layout.entry(key))
     if problem is None:
         return BucketCache(state=IN_USER_CACHE, detail=str(layout.entry(key)))

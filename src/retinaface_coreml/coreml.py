@@ -43,7 +43,7 @@ class Host:
 
     @property
     def coreml_available(self) -> bool:
-        """The EP is in this ORT build and we are on macOS (a Linux ``--use_coreml`` build is a stub)."""
+        """The EP is in this ORT build and this is macOS (a Linux ``--use_coreml`` EP is a stub)."""
         return EP in self.providers and self.macos_major is not None
 
     @property
@@ -61,7 +61,7 @@ class Host:
 
 
 def macos_major(mac_ver: str) -> str | None:
-    """The major of a ``platform.mac_ver()[0]`` string, e.g. ``"14.4.1"`` -> ``"14"``; "" -> None."""
+    """The major of ``platform.mac_ver()[0]``, e.g. ``"14.4.1"`` -> ``"14"``; ``""`` -> None."""
     head = mac_ver.strip().split(".", 1)[0]
     return head if head.isdigit() else None
 

@@ -126,7 +126,7 @@ class FaceDetector:
     def warmup(self, progress: backends.Progress | None = None) -> None:
         """Verify and prepare every bucket this detector may use, then open their runners."""
         buckets = self._buckets()
-        backends.warmup(self.manifest, buckets, progress=progress)
+        backends.warmup(self.manifest, buckets, progress=progress, backend=self.requested_backend)
         for bucket in buckets:
             self._runner(bucket)
 

@@ -120,7 +120,7 @@ class Graph:
 
 
 def optimized_model(model_path: Path, out_dir: Path) -> tuple[Path, str]:
-    """Write ORT's post-level-1 graph of ``model_path`` into ``out_dir``; return it and ORT's version."""
+    """Write ORT's post-level-1 graph into ``out_dir``; return its path and ORT's version."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -157,7 +157,7 @@ def graph_from_model(model: Any, *, model_name: str, produced_by_ort: str) -> Gr
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     except Exception as exc:  # pragma: no cover - onnx raises various types
-        log.warning("%s: ONNX shape inference failed (%s); using saved shapes only", model_name, exc)
+        log.warning("%s: shape inference failed (%s); using saved shapes only", model_name, exc)
     graph = model.graph
     opsets = {entry.domain or "ai.onnx": entry.version for entry in model.opset_import}
 

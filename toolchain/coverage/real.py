@@ -75,13 +75,20 @@ def captured_stderr() -> Iterator[list[str]]:
             out.append(sink.read().decode(errors="replace"))
 
 
-def run_real(model: Path, *, model_format: str, require_static_shapes: bool) -> RealCoverage:
-    """Create a CoreML EP session for ``model`` and read back the partitioning it chose."""
+def require_coreml() -> None:
+    """Raise ToolchainError (exit 2) unless the real CoreML EP can run here."""
     import onnxruntime as ort
 
     reason = unavailable_reason(platform=sys.platform, providers=ort.get_available_providers())
     if reason is not None:
         raise ToolchainError(reason)
+
+
+def run_real(model: Path, *, model_format: str, require_static_shapes: bool) -> RealCoverage:
+    """Create a CoreML EP session for ``model`` and read back the partitioning it chose."""
+    import onnxruntime as ort
+
+    require_coreml()
     options = ort.SessionOptions()
     options.log_severity_level = 1
     version = tuple(int(p) for p in ort.__version__.split(".")[:2])

@@ -3,6 +3,22 @@
 Facts from ../shared/specs/coreml_ep_rules.md §2.2-§3 (BIN 1.22.1 = the release binary; SRC =
 microsoft/onnxruntime sources under onnxruntime/core/providers/coreml/builders/impl/). Every
 predicate returns ORT's decision as a Rejection in words a user can act on, or None.
+
+Settled by reading microsoft/onnxruntime sources (index ids in brackets), where the spec left
+a point open or the RetinaFace graph depends on it:
+* order of the steps: builders/impl/base_op_builder.cc [2619457053] (format, opset, inputs +
+  HasSupportedInputsImpl, external initializers, IsOpSupportedImpl);
+* Resize: builders/impl/resize_op_builder.cc [7339088292]: 'sizes' wins over an empty Resize-11
+  'scales'; with constant sizes MLProgram has no static-shape rule, NeuralNetwork needs a static
+  input; only the 'scales' path needs fixed H and W;
+* Reshape: builders/impl/reshape_op_builder.cc [231463319]: the constant-shape test comes before
+  the static-data test, so a dynamic head Reshape with a constant shape reports the data input;
+* Unsqueeze-11 takes 'axes' from the attribute, -13 from a constant input; NN returns false:
+  builders/impl/squeeze_op_builder.cc [23163617924];
+* Shape/Slice input types: builders/impl/shape_op_builder.cc [3390682946],
+  builders/impl/slice_op_builder.cc [5687274159] (Slice of an int64 shape vector is supported
+  when its shape is static and starts/ends are constant);
+* Concat NN rank/axis: builders/impl/concat_op_builder.cc [7247451078].
 """
 
 from __future__ import annotations
@@ -237,7 +253,7 @@ def activation(node: Node, ctx: Ctx) -> Rejection | None:
             return reject("attribute", "PRelu with a single slope value and C == 1")
         return None
     if tuple(slope.shape) != (channels, 1, 1):
-        return reject("attribute", f"PRelu slope must have shape [C, 1, 1]; got {list(slope.shape)}")
+        return reject("attribute", f"PRelu slope must be [C, 1, 1]; got {list(slope.shape)}")
     return None
 
 
@@ -265,7 +281,7 @@ def concat(node: Node, ctx: Ctx) -> Rejection | None:
 
 
 def conv(node: Node, ctx: Ctx) -> Rejection | None:
-    """Constant weight (NN), 1-D/2-D only, constant bias, kernel_shape matches (SRC id 1202573288)."""
+    """Constant weight (NN), 1-D/2-D, constant bias, kernel_shape matches (SRC id 1202573288)."""
     weight = _input(node, 1)
     if not ctx.mlprogram and not ctx.is_constant(weight):
         return _not_constant(node, 1, "weight")
@@ -374,7 +390,7 @@ def resize(node: Node, ctx: Ctx) -> Rejection | None:
         if scales is None:
             return _not_constant(node, 2, "scales")
         scales = [float(s) for s in scales.tolist()]
-        for axis, scale in zip(axes, scales):
+        for axis, scale in zip(axes, scales, strict=False):
             if axis < rank - 2 and scale != 1.0:
                 return reject("attribute", "Resize may only change the last two axes")
         scale_h, scale_w = scales[-2], scales[-1]
@@ -487,7 +503,7 @@ def _slice_ranges(node: Node, ctx: Ctx, shape: tuple[int, ...]) -> list[tuple[in
     axes = axes_value.tolist() if axes_value is not None else list(range(len(starts)))
     steps = steps_value.tolist() if steps_value is not None else [1] * len(starts)
     ranges = [(0, dim, 1) for dim in shape]
-    for start, end, axis, step in zip(starts, ends, axes, steps):
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=False):
         axis = axis + rank if axis < 0 else axis
         dim = shape[axis]
         start = start + dim if start < 0 else start

@@ -88,7 +88,8 @@ def gather(node: Node, ctx: Ctx) -> Rejection | None:
 
 def pad(node: Node, ctx: Ctx) -> Rejection | None:
     """1.32: MLProgram Pad also takes 'reflect' mode (BIN 1.32.0 strings; ISSUE #28022)."""
-    return ort_1_22.pad(node, ctx, modes=("constant", "reflect") if ctx.mlprogram else ("constant",))
+    modes = ("constant", "reflect") if ctx.mlprogram else ("constant",)
+    return ort_1_22.pad(node, ctx, modes=modes)
 
 
 def cast_input_type(node: Node, ctx: Ctx) -> Rejection | None:

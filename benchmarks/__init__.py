@@ -1,0 +1,1 @@
+"""Benchmarks: accuracy, speed and startup against the peers (run with ``make bench``)."""

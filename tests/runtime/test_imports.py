@@ -1,0 +1,52 @@
+"""The runtime loads none of the toolchain's modules (checked in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import FACES_DIR, ROOT
+
+TOOLCHAIN_ONLY = ["onnx", "onnxsim", "coremltools", "click", "toolchain"]
+
+SCRIPT = f"""
+import json, sys
+import cv2
+import retinaface_coreml
+after_import = sorted(sys.modules)
+detector = retinaface_coreml.FaceDetector()
+faces = detector.detect(cv2.imread({str(FACES_DIR / "faceapi_sample1.jpg")!r}))
+rows, _ = retinaface_coreml.ONNXRetinaFaceDetector().detect_faces(
+    cv2.imread({str(FACES_DIR / "skimage_astronaut.png")!r}))
+from retinaface_coreml.cli import main
+code = main(["info", "--json"])
+print(json.dumps({{"faces": len(faces), "rows": len(rows), "code": code,
+                  "after_import": after_import, "after_detect": sorted(sys.modules)}}))
+"""
+
+
+def test_runtime_imports_no_toolchain_module(package_models) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert (result["faces"], result["rows"], result["code"]) == (3, 1, 0)
+
+    def loaded(modules: list[str], name: str) -> bool:
+        return any(m == name or m.startswith(name + ".") for m in modules)
+
+    assert [m for m in TOOLCHAIN_ONLY if loaded(result["after_detect"], m)] == []
+    # Importing the package is cheap: the cache helpers are imported only when needed.
+    assert [m for m in ("platformdirs", "filelock") if loaded(result["after_import"], m)] == []
+    assert loaded(result["after_import"], "onnxruntime")  # sanity: the check sees imports
+
+
+def test_onnx_is_importable_here_so_the_check_can_fail() -> None:
+    # If onnx were missing from this environment the test above would pass vacuously.
+    import importlib.util
+
+    assert importlib.util.find_spec("onnx") is not None

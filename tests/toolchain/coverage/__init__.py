@@ -1,0 +1,1 @@
+"""Tests of toolchain/coverage: rules, partitioner, report, CLI, the real RetinaFace graphs."""
