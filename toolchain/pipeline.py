@@ -33,7 +33,7 @@ def run_pipeline(recipe: Recipe) -> PipelineResult:
     from toolchain.coverage_step import check_coverage, cover_buckets
     from toolchain.fetch import FetchRequest, fetch_weights
     from toolchain.package import build_wheel
-    from toolchain.precompile_step import precompile_buckets
+    from toolchain.precompile import precompile_buckets
     from toolchain.simplify import simplify_buckets
     from toolchain.validate import check_validation, validate_buckets
 

@@ -28,7 +28,7 @@ KEEP_TOP_K = 750
 
 
 def prior_box(image_size: tuple[int, int]) -> np.ndarray:
-    """biubug6's ``PriorBox(cfg_mnet, image_size).forward()`` in numpy: (N, 4) cx, cy, w, h in [0, 1]."""
+    """biubug6's ``PriorBox(cfg_mnet, image_size).forward()``: (N, 4) cx, cy, w, h in [0, 1]."""
     feature_maps = [[ceil(image_size[0] / step), ceil(image_size[1] / step)] for step in STEPS]
     anchors: list[float] = []
     for k, f in enumerate(feature_maps):
@@ -61,7 +61,10 @@ def decode(loc: np.ndarray, priors: np.ndarray, variances: tuple[float, float]) 
 def decode_landm(pre: np.ndarray, priors: np.ndarray, variances: tuple[float, float]) -> np.ndarray:
     """biubug6's ``box_utils.decode_landm``: (N, 10) regressions to five points in [0, 1]."""
     return np.concatenate(
-        [priors[:, :2] + pre[:, 2 * p : 2 * p + 2] * variances[0] * priors[:, 2:] for p in range(5)],
+        [
+            priors[:, :2] + pre[:, 2 * p : 2 * p + 2] * variances[0] * priors[:, 2:]
+            for p in range(5)
+        ],
         axis=1,
     )
 

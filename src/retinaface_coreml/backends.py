@@ -189,6 +189,9 @@ def open_runner(
 
 _warned_dirs: set[str] = set()
 
+INSTALL_WAIT = 5.0
+"""Seconds the foreground waits for the key's lock to copy a shipped entry (a copy takes <1 s)."""
+
 
 def _layout(manifest: Manifest, context: Context) -> tuple[CacheLayout, str | None]:
     """The cache directory for this host and options, and why it is unusable (None: usable)."""
@@ -231,7 +234,10 @@ def _install_shipped(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo
     if match is None:
         return False
     published = compiler.publish_once(
-        layout, key, lambda tmp: cache.copy_shipped(manifest, match, tmp / key)
+        layout,
+        key,
+        lambda tmp: cache.copy_shipped(manifest, match, tmp / key),
+        timeout=INSTALL_WAIT,
     )
     if published.built:
         log.info("%s: installed the shipped CoreML entry into %s", bucket.name, published.entry)
@@ -239,8 +245,11 @@ def _install_shipped(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo
 
 
 def _ready_entry(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo) -> bool:
-    """A valid entry is in the user cache now (installed from the wheel if need be)."""
-    from retinaface_coreml import cache
+    """A valid entry is in the user cache now (installed from the wheel if need be).
+
+    False sends the caller to the background compile, which also waits for the lock.
+    """
+    from retinaface_coreml import cache, compiler
 
     if cache.check_entry(layout.entry(bucket.coreml_cache_key)) is None:
         return True
@@ -250,7 +259,9 @@ def _ready_entry(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo) ->
         log.warning(
             "%s: not using the shipped CoreML entry: %s; compiling instead", bucket.name, exc
         )
-        return False
+    except compiler.CompileError as exc:  # the lock is busy: do not wait in the foreground
+        log.info("%s: %s", bucket.name, exc)
+    return False
 
 
 def _open_coreml(
@@ -263,9 +274,9 @@ def _open_coreml(
     try:
         layout = _usable_layout(manifest, context)
         ready = layout is not None and _ready_entry(manifest, layout, bucket)
-    except (OSError, compiler.CompileError) as exc:
-        # The cache is optional: an I/O error (or a wait that gave up) turns it off, as pip's
-        # network/cache.py does; it never fails a detection.
+    except OSError as exc:
+        # The cache is optional: an I/O error turns it off, as in pip's network/cache.py; it
+        # never fails a detection.
         log.warning("%s: CoreML cache unusable (%s); using the CPU backend", label, exc)
         layout = None
     if layout is None:

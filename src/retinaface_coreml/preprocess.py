@@ -72,12 +72,17 @@ def letterbox(
     new_h = min(height, max(1, round(frame_h * scale)))
     new_w = min(width, max(1, round(frame_w * scale)))
     if (new_h, new_w) != (frame_h, frame_w):
-        # INTER_AREA averages the pixels it drops, so small faces do not alias.
-        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        # INTER_LINEAR, not INTER_AREA: 0.35 vs 1.94 ms for 1920x1080 -> 640x360 (5 vs 0.4 ms
+        # from 1920x1448), with the same 25/25 faces and no false positive on the test photos at
+        # full size and shrunk to 0.5 and 0.3 (benchmarks/accuracy.py measures it).
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     bgr = _to_bgr(image)
     tensor = np.zeros((1, 3, height, width), dtype=np.float32)
     mean = np.asarray(mean_bgr, dtype=np.float32)
-    tensor[0, :, :new_h, :new_w] = np.subtract(bgr, mean, dtype=np.float32).transpose(2, 0, 1)
+    # One contiguous plane per channel, subtracted straight into the tensor: 6x faster than
+    # subtracting HxWx3 and copying its CHW transpose (0.23 vs 1.4 ms at 640x360), same values.
+    for channel, plane in enumerate(cv2.split(bgr)):
+        np.subtract(plane, mean[channel], out=tensor[0, channel, :new_h, :new_w], dtype=np.float32)
     return tensor, Letterbox(
         scale_x=new_w / frame_w, scale_y=new_h / frame_h, width=frame_w, height=frame_h
     )

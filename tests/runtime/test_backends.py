@@ -296,20 +296,46 @@ def test_shipped_entries_for_another_ort_or_tampered_ones_are_not_installed(
     manifest, make_context, tmp_path, caplog
 ):
     context, factory = make_context(blocked=True)
-    bucket = manifest.bucket("384x640")
-    key = bucket.coreml_cache_key
     layout = layout_of(context, manifest)
+    key = manifest.bucket("384x640").coreml_cache_key
     other = CacheLayout(root=layout.root, ort_version="1.31.0", macos_major="14", digest="x")
     stale = load_manifest(shipped_package(manifest, tmp_path / "stale", other, key))
-    runner = backends.open_runner(stale, bucket, context=context)
+    runner = backends.open_runner(stale, stale.bucket("384x640"), context=context)
     assert runner.backend == "cpu" and not layout.entry(key).exists()
+    key = manifest.bucket("640x640").coreml_cache_key
     tampered_root = shipped_package(manifest, tmp_path / "tampered", layout, key)
     (tampered_root / "coreml" / layout.relative / key / "model.txt").write_text("changed")
     tampered = load_manifest(tampered_root)
-    runner = backends.open_runner(tampered, bucket, context=context)
+    runner = backends.open_runner(tampered, tampered.bucket("640x640"), context=context)
     assert runner.backend == "cpu" and not layout.entry(key).exists()
     assert any("not using the shipped CoreML entry" in r.getMessage() for r in caplog.records)
+    # Neither was loaded: the first is compiling in the background, the second queued.
+    assert [e.split()[0] for e in standin.events(factory.events)] == ["compile"]
+
+
+def test_a_busy_lock_never_blocks_opening_a_runner(manifest, make_context, tmp_path, monkeypatch):
+    """Another process holds the key's lock: the shipped copy is not waited for, CPU serves."""
+    import filelock
+
+    context, factory = make_context(blocked=True)
+    layout = layout_of(context, manifest)
+    bucket = manifest.bucket("384x640")
+    shipped = load_manifest(
+        shipped_package(manifest, tmp_path / "pkg", layout, bucket.coreml_cache_key)
+    )
+    monkeypatch.setattr(backends, "INSTALL_WAIT", 0.05)
+    layout.dir.mkdir(parents=True)
+    holder = filelock.FileLock(layout.lock_path(bucket.coreml_cache_key))
+    holder.acquire()
+    try:
+        runner = backends.open_runner(shipped, bucket, context=context)
+        assert runner.backend == "cpu" and runner.pending is not None
+    finally:
+        holder.release()
     factory.release.set()
+    wait_swapped(runner)
+    # Under the lock the background job found no entry and compiled (the holder published none).
+    assert runner.backend == standin.BACKEND
 
 
 def test_a_failing_background_compile_stays_on_cpu_logs_once_and_describe_says_so(

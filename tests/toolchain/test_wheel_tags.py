@@ -1,0 +1,82 @@
+"""wheel_tags.retag_for_cache: the platform tag a wheel with a CoreML cache must carry."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from toolchain.errors import PackageError
+from toolchain.wheel_tags import MANIFEST_MEMBER, platform_tag, retag_for_cache
+
+DIST_INFO = "retinaface_coreml-0.1.0.dist-info"
+WHEEL = (
+    "Wheel-Version: 1.0\nGenerator: hatchling 1.33.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+)
+
+
+def record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def make_wheel(folder: Path, coreml_cache: dict) -> Path:
+    """A small wheel laid out as hatchling writes it (RECORD last, fixed timestamps)."""
+    members = {
+        "retinaface_coreml/__init__.py": b"",
+        MANIFEST_MEMBER: json.dumps({"coreml_cache": coreml_cache}).encode(),
+        f"{DIST_INFO}/WHEEL": WHEEL.encode(),
+    }
+    record = "\n".join([*(record_line(n, d) for n, d in members.items()), f"{DIST_INFO}/RECORD,,"])
+    members[f"{DIST_INFO}/RECORD"] = (record + "\n").encode()
+    path = folder / "retinaface_coreml-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
+        for name, data in members.items():
+            wheel.writestr(zipfile.ZipInfo(name, (2023, 11, 14, 22, 13, 20)), data)
+    return path
+
+
+def test_platform_tag_names_the_macos_major_and_architecture() -> None:
+    assert platform_tag("14", "arm64") == "macosx_14_0_arm64"
+    assert platform_tag("13", "x86_64") == "macosx_13_0_x86_64"
+    with pytest.raises(PackageError):
+        platform_tag("", "arm64")
+
+
+def test_retag_rewrites_name_wheel_and_record_and_nothing_else(tmp_path: Path) -> None:
+    original = make_wheel(tmp_path, {"macos_major": "14", "machine": "arm64", "entries": {"x": {}}})
+    with zipfile.ZipFile(original) as wheel:
+        before = {i.filename: (i.date_time, wheel.read(i)) for i in wheel.infolist()}
+        order = wheel.namelist()
+    retagged = retag_for_cache(original)
+    assert retagged.name == "retinaface_coreml-0.1.0-py3-none-macosx_14_0_arm64.whl"
+    assert not original.exists()
+    with zipfile.ZipFile(retagged) as wheel:
+        after = {i.filename: (i.date_time, wheel.read(i)) for i in wheel.infolist()}
+        assert wheel.namelist() == order
+    wheel_text = after[f"{DIST_INFO}/WHEEL"][1].decode()
+    assert "Tag: py3-none-macosx_14_0_arm64" in wheel_text and "py3-none-any" not in wheel_text
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {f"{DIST_INFO}/WHEEL", f"{DIST_INFO}/RECORD"}
+    for line in after[f"{DIST_INFO}/RECORD"][1].decode().splitlines():
+        name, digest, _ = line.split(",")
+        if digest:  # every hash in RECORD matches the member as now stored
+            assert line == record_line(name, after[name][1])
+
+
+def test_retag_is_byte_stable(tmp_path: Path) -> None:
+    cache = {"macos_major": "14", "machine": "arm64"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = retag_for_cache(make_wheel(tmp_path / "a", cache))
+    second = retag_for_cache(make_wheel(tmp_path / "b", cache))
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_a_wheel_without_a_cache_record_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PackageError, match="no CoreML cache record"):
+        retag_for_cache(make_wheel(tmp_path, {}))
