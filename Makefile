@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 # The whole flow: fetch, simplify, validate, coverage, precompile (macOS only), package.
 models: $(STAMP)
-	$(PY) -m toolchain build
+	$(PY) -m toolchain --verbose build
 
 # Builds the models first when they are missing, then runs the suite.
 test: $(STAMP)

@@ -422,9 +422,9 @@ def describe(manifest: Manifest, *, context: Context | None = None) -> dict[str,
 
 
 def _shipped_summary(manifest: Manifest) -> str:
-    """e.g. ``"built for onnxruntime 1.32.0 on macOS 14"`` or the reason none was built."""
+    """e.g. ``"built for onnxruntime 1.32.0 on macOS 14"``, or ``"none (<why>)"``."""
     record = manifest.raw.get("coreml_cache") or {}
     if record.get("entries"):
         ort, macos = record.get("ort_version"), record.get("macos_major")
         return f"built for onnxruntime {ort} on macOS {macos}"
-    return record.get("reason") or "none"
+    return f"none ({record['reason']})" if record.get("reason") else "none"

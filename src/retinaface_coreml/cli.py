@@ -227,6 +227,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         for bucket in record["buckets"]:
             cache = caches.get(bucket["name"], {}).get("coreml_cache", "?")
             print(f"  bucket {bucket['name']}: {bucket['file']}, coreml cache: {cache}")
+            detail = caches.get(bucket["name"], {}).get("coreml_cache_detail")
+            if detail:
+                print(f"    {detail}")
+        print(f"shipped coreml cache: {state.get('shipped_cache', 'none')}")
         problems = record["manifest_problems"]
         print("manifest: ok" if not problems else f"manifest: {len(problems)} problem(s)")
         for problem in problems:
