@@ -144,15 +144,17 @@ def coreml_available() -> bool:
     return coreml.detect_host().coreml_available
 
 
-def check_backend(backend: str) -> str:
-    """Return ``backend`` if it is a known name and usable here, else raise BackendError."""
+def check_backend(backend: str, host: coreml.Host | None = None) -> str:
+    """Return ``backend`` if it is a known name and usable on ``host`` (default: this one)."""
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
-    if backend == "coreml" and not coreml_available():
-        raise BackendError(
-            f"backend 'coreml' requested but onnxruntime {onnxruntime.__version__} has no "
-            f"{COREML_EP} here (it ships only in the macOS wheels); use backend='auto' or 'cpu'"
-        )
+    if backend == "coreml":
+        host = host or coreml.detect_host()
+        if not host.coreml_available:
+            raise BackendError(
+                f"backend 'coreml' requested but onnxruntime {host.ort_version} has no "
+                f"{COREML_EP} here (it ships only in the macOS wheels); use backend='auto' or 'cpu'"
+            )
     return backend
 
 
@@ -179,8 +181,8 @@ def open_runner(
     context: Context | None = None,
 ) -> Runner:
     """Open ``bucket``'s model from verified bytes (one read: no swap between check and load)."""
-    check_backend(backend)
     context = context or current_context()
+    check_backend(backend, context.host)
     model = manifest.read_verified(bucket.file)
     if backend == "cpu" or not context.host.coreml_available:
         return _cpu_runner(manifest, model)

@@ -183,6 +183,16 @@ def test_the_detector_finds_faces_before_the_slow_compile_finishes(
     assert [round(iou(a.box, b.box), 6) for a, b in zip(before, after, strict=True)] == [1.0] * 3
 
 
+def test_an_explicit_coreml_backend_compiles_in_the_foreground(manifest, make_context):
+    context, factory = make_context()
+    runner = backends.open_runner(
+        manifest, manifest.bucket("640x384"), context=context, backend="coreml"
+    )
+    # Returned only after the compile: no swap pending, already on the (stand-in) CoreML session.
+    assert not isinstance(runner, backends.SwapRunner) and runner.backend == standin.BACKEND
+    assert [e.split()[0] for e in standin.events(factory.events)] == ["compile", "hit"]
+
+
 def test_an_entry_in_the_user_cache_opens_at_once(manifest, make_context):
     context, factory = make_context()
     bucket = manifest.bucket("384x640")
