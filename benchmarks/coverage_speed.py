@@ -74,8 +74,10 @@ def main() -> None:
             rows.append((t1 - t0, t2 - t1, t2 - t0))
     load, rules, total = (statistics.median(col) for col in zip(*rows, strict=True))
     cov = coverages[0]
-    print(f"model: {cov.nodes_in_graph} nodes (level-1), {len(cov.partitions)} partitions, "
-          f"{cov.nodes_supported} supported (MLProgram, ORT 1.32 rules); {RUNS} runs")
+    print(
+        f"model: {cov.nodes_in_graph} nodes (level-1), {len(cov.partitions)} partitions, "
+        f"{cov.nodes_supported} supported (MLProgram, ORT 1.32 rules); {RUNS} runs"
+    )
     print(f"{'stage':<34}{'median s':>10}")
     print(f"{'graph load (ORT level-1 + shapes)':<34}{load:>10.3f}")
     print(f"{'rules + partitioning (2 formats)':<34}{rules:>10.3f}")

@@ -122,9 +122,7 @@ def validate(ctx: click.Context, as_json: bool) -> None:
     show_default=True,
     help="CoreML model format the EP would build.",
 )
-@click.option(
-    "--require-static-shapes", is_flag=True, help="Model RequireStaticInputShapes=1."
-)
+@click.option("--require-static-shapes", is_flag=True, help="Model RequireStaticInputShapes=1.")
 @options.json_output
 @click.option("--min-coverage", type=click.FloatRange(0, 1), help="Gate: exit 1 below this.")
 @click.option("--max-partitions", type=click.IntRange(0), help="Gate: exit 1 above this.")

@@ -174,9 +174,7 @@ def graph_from_model(model: Any, *, model_name: str, produced_by_ort: str) -> Gr
         if init.data_location == onnx.TensorProto.EXTERNAL:
             external.add(init.name)
         if init.name not in graph_inputs:
-            constants[init.name] = (
-                None if init.name in external else numpy_helper.to_array(init)
-            )
+            constants[init.name] = None if init.name in external else numpy_helper.to_array(init)
 
     nodes = tuple(
         Node(
@@ -219,9 +217,7 @@ def _tensor_from_value_info(info: Any) -> Tensor:
     elem_type = tensor_type.elem_type or None
     if not tensor_type.HasField("shape"):
         return Tensor(name=info.name, elem_type=elem_type, shape=None)
-    dims = tuple(
-        d.dim_value if d.HasField("dim_value") else DYNAMIC for d in tensor_type.shape.dim
-    )
+    dims = tuple(d.dim_value if d.HasField("dim_value") else DYNAMIC for d in tensor_type.shape.dim)
     return Tensor(name=info.name, elem_type=elem_type, shape=dims)
 
 

@@ -157,9 +157,7 @@ def render(record: dict[str, Any]) -> str:
             lines.append(f"  rejected nodes by op type and reason ({len(cov['rejected'])}):")
             width = max(len(row["op_type"]) for row in cov["summary"])
             for row in cov["summary"]:
-                lines.append(
-                    f"    {row['op_type']:<{width}}  {row['count']:>3}  {row['meaning']}"
-                )
+                lines.append(f"    {row['op_type']:<{width}}  {row['count']:>3}  {row['meaning']}")
             lines.append("  rejected nodes:")
             for node in cov["rejected"]:
                 lines.append(f"    {node['op_type']} {node['name']}: {node['reason']}")

@@ -102,8 +102,7 @@ def _input_check(name: str, table: RuleTable, ctx: Ctx, *, allow_empty: bool) ->
     if table.max_input_dim is not None and any(d > table.max_input_dim for d in shape):
         return Rejection(
             code="dim-limit",
-            text=f"input '{name}' has a dimension above {table.max_input_dim} "
-            f"{fmt_shape(shape)}",
+            text=f"input '{name}' has a dimension above {table.max_input_dim} {fmt_shape(shape)}",
         )
     if len(shape) > table.max_input_rank:
         return Rejection(

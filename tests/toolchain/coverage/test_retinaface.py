@@ -90,7 +90,9 @@ def test_source_reasons_are_actionable(source_reports: dict) -> None:
     # The last partition: the three rank-3 head Concats (MLProgram only), fed by CPU Reshapes.
     partitions = source_reports["1.32"]["formats"]["mlprogram"]["partition_nodes"]
     assert partitions[-1] == [
-        "/class_head/Concat_3", "/landmark_head/Concat_3", "/bbox_head/Concat_3"
+        "/class_head/Concat_3",
+        "/landmark_head/Concat_3",
+        "/bbox_head/Concat_3",
     ]
 
 
@@ -132,9 +134,7 @@ def test_bucket_on_1_22_softmax_over_16384(bucket_640: Path) -> None:
 
 @pytest.mark.parametrize("bucket", built_buckets(), ids=lambda p: p.stem)
 def test_every_built_bucket_passes_the_gate(bucket: Path) -> None:
-    report = run_coverage(
-        CoverageRequest(model=bucket, ort_version="1.32", formats=("mlprogram",))
-    )
+    report = run_coverage(CoverageRequest(model=bucket, ort_version="1.32", formats=("mlprogram",)))
     assert bucket_gate(report, min_coverage=1.0, max_partitions=1) is None
 
 

@@ -368,6 +368,4 @@ def test_prelu_slope_layout() -> None:
         )  # fmt: skip
 
     assert ok(verdict(prelu(np.ones((3, 1, 1), np.float32)), "1.23", NN, "n"))
-    assert verdict(prelu(np.ones((1, 3, 1, 1), np.float32)), "1.23", NN, "n").code == (
-        "attribute"
-    )
+    assert verdict(prelu(np.ones((1, 3, 1, 1), np.float32)), "1.23", NN, "n").code == ("attribute")

@@ -150,8 +150,14 @@ TABLE = replace(
         "logical": logical_input_type,
         "where": where_input_type,
     },
-    impl={**ort_1_24.TABLE.impl, "gather": gather, "pad": pad, "cast": cast,
-          "gathernd": gathernd, "tile": tile},
+    impl={
+        **ort_1_24.TABLE.impl,
+        "gather": gather,
+        "pad": pad,
+        "cast": cast,
+        "gathernd": gathernd,
+        "tile": tile,
+    },
     trivial=TRIVIAL,
     # GetCapability passes an on-group-closed filter that drops a group whose builders are all
     # trivial (disassembly of the 1.32.0 lambda; PR #28293).
