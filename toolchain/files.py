@@ -10,30 +10,9 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-
-@contextlib.contextmanager
-def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
-    """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
-
-    On any exception the temp file is removed, so ``path`` either keeps its old content or
-    does not exist: "the file exists" always means "it is complete".
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates 0600 files; published artefacts are world-readable like any other.
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+from retinaface_coreml.atomic import atomic_writer
 
 
 def write_bytes(path: Path, data: bytes) -> str:

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -110,17 +110,10 @@ def stage(recipe: Recipe) -> dict[str, Any]:
             )
         if cache_src.is_dir() and any(cache_src.iterdir()):
             shutil.copytree(cache_src, tmp / "coreml")
-        spec = recipe.model
         manifest = build_manifest(
             folder=tmp,
             model={
-                "name": spec.name,
-                "input": spec.input,
-                "outputs": list(spec.outputs),
-                "mean_bgr": list(spec.mean_bgr),
-                "strides": list(spec.strides),
-                "min_sizes": [list(s) for s in spec.min_sizes],
-                "variance": list(spec.variance),
+                **asdict(recipe.model),
                 "source_sha256": source["sha256"],
                 "source_origin": source["origin"],
             },

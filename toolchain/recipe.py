@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retinaface_coreml.artifacts import ModelInfo
 from toolchain.errors import RecipeError
 
 if sys.version_info >= (3, 11):
@@ -40,17 +41,6 @@ class Weights:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelSpec:
-    name: str
-    input: str
-    outputs: tuple[str, ...]
-    mean_bgr: tuple[float, float, float]
-    strides: tuple[int, ...]
-    min_sizes: tuple[tuple[int, ...], ...]
-    variance: tuple[float, float]
-
-
-@dataclass(frozen=True, kw_only=True)
 class ValidateSpec:
     max_abs_diff: float
     score_threshold: float
@@ -73,7 +63,7 @@ class Recipe:
 
     root: Path
     weights: Weights
-    model: ModelSpec
+    model: ModelInfo  # the same record the runtime reads back from manifest.json
     buckets: tuple[Bucket, ...]
     validate: ValidateSpec
     coverage: CoverageSpec
@@ -134,7 +124,7 @@ def _parse(data: dict[str, Any], root: Path) -> Recipe:
             path=root / w["path"],
             sha256=w["sha256"].lower(),
         ),
-        model=ModelSpec(
+        model=ModelInfo(
             name=m["name"],
             input=m["input"],
             outputs=tuple(m["outputs"]),

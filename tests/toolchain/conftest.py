@@ -41,6 +41,16 @@ def project(tmp_path: Path, source_weights: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def built(project: Path) -> Path:
+    """The project with the repository's simplify and validate outputs copied in."""
+    build = ROOT / "models" / "build"
+    for name in ("simplify.json", "validation.json"):
+        shutil.copy(build / name, project / "models" / "build" / name)
+    shutil.copytree(build / "retinaface", project / "models" / "build" / "retinaface")
+    return project
+
+
 def build_files(project: Path) -> set[str]:
     """Every path below models/build, relative, for "nothing new was written" checks."""
     build = project / "models" / "build"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,16 +16,6 @@ from tests.conftest import EXPECTED_FACES, ROOT
 from toolchain.cli import cli
 from toolchain.package import build_wheel
 from toolchain.recipe import load_recipe
-
-
-@pytest.fixture
-def built(project: Path) -> Path:
-    """The project with the repository's simplify and validate outputs copied in."""
-    build = ROOT / "models" / "build"
-    for name in ("simplify.json", "validation.json"):
-        shutil.copy(build / name, project / "models" / "build" / name)
-    shutil.copytree(build / "retinaface", project / "models" / "build" / "retinaface")
-    return project
 
 
 def test_manifest_lists_every_file_with_its_sha256(built: Path) -> None:

@@ -8,7 +8,6 @@ nothing on a hit); the recipe, the bucket models, the record and the package ste
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 import zipfile
@@ -21,7 +20,7 @@ from click.testing import CliRunner
 
 from retinaface_coreml import cache, coreml
 from retinaface_coreml.artifacts import load_manifest
-from tests.conftest import ROOT, coreml_available
+from tests.conftest import coreml_available
 from toolchain.cli import cli
 from toolchain.errors import GateFailed
 from toolchain.precompile import SKIPPED, PrecompileRequest, precompile
@@ -39,16 +38,6 @@ LINUX = coreml.Host(
     macos_major=None,
     system="linux",
 )
-
-
-@pytest.fixture
-def built(project: Path) -> Path:
-    """The project with the repository's simplify and validate outputs copied in."""
-    build = ROOT / "models" / "build"
-    for name in ("simplify.json", "validation.json"):
-        shutil.copy(build / name, project / "models" / "build" / name)
-    shutil.copytree(build / "retinaface", project / "models" / "build" / "retinaface")
-    return project
 
 
 class StandInSession:
