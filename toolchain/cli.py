@@ -19,7 +19,8 @@ from toolchain.errors import ToolchainError
 
 
 class _Group(click.Group):
-    """Turns every ToolchainError into one stderr line and its exit code (no traceback)."""
+    """Turns every ToolchainError, and any OSError (a read-only folder, a full disk), into one
+    stderr line and its exit code, with no traceback unless --debug."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -29,6 +30,16 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.return_code)
+        except OSError as exc:
+            if ctx.meta.get("debug"):
+                raise
+            where = exc.filename or "a file"
+            click.echo(
+                f"error: {where}: {exc.strerror or exc}; check that the folder is writable "
+                "and the disk has room, then run the step again",
+                err=True,
+            )
+            ctx.exit(ToolchainError.return_code)
 
 
 @click.group(cls=_Group)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import onnx
+import pytest
 from click.testing import CliRunner
 
 from tests.toolchain.conftest import build_files
@@ -87,3 +88,24 @@ def test_weights_changed_since_fetch_exits_2(project: Path) -> None:
     weights.write_bytes(bytes(data))
     result = run(project, "simplify")
     assert result.exit_code == 2 and "since `toolchain fetch`" in result.output
+
+
+def test_unwritable_build_folder_exits_2_with_one_line(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests run as root, which ignores permission bits: the OS's refusal is raised instead."""
+    import toolchain.files
+
+    build = project / "models" / "build"
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", str(dir))
+
+    monkeypatch.setattr(toolchain.files.tempfile, "mkdtemp", refuse)
+    before = build_files(project)
+    result = run(project, "simplify")
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and str(build) in lines[0] and "writable" in lines[0]
+    assert "Permission denied" in lines[0] and "Traceback" not in result.output
+    assert build_files(project) == before
