@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import onnxruntime
 
+from retinaface_coreml.decode import pairwise_iou
 from tests.conftest import EXPECTED_FACES, FACES_DIR, reference_boxes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,15 +69,6 @@ def frame_1080p(photos: dict[str, np.ndarray]) -> np.ndarray:
     return frame
 
 
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two ``x1, y1, x2, y2`` boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 @dataclass(frozen=True, kw_only=True)
 class Match:
     """Found boxes against expected ones: ``matched`` pairs at IoU >= 0.5, and their IoUs."""
@@ -91,8 +83,11 @@ def match_boxes(found: np.ndarray, expected: Sequence[Sequence[float]]) -> Match
     """Greedy one-to-one matching, found boxes in the given (score) order, best free IoU first."""
     free = list(range(len(expected)))
     ious = []
-    for box in found:
-        scores = [iou(box, expected[j]) for j in free]
+    # Rows may carry more than a box (e.g. the adapter's 15 columns): the first four are it.
+    boxes = np.array([row[:4] for row in found], dtype=np.float64).reshape(-1, 4)
+    table = pairwise_iou(boxes, np.asarray(expected, dtype=np.float64).reshape(-1, 4))
+    for row in table:
+        scores = [row[j] for j in free]
         if scores and max(scores) >= IOU_MATCH:
             ious.append(max(scores))
             free.pop(int(np.argmax(scores)))

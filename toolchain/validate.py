@@ -81,19 +81,9 @@ def load_images(folder: Path) -> list[tuple[str, np.ndarray]]:
     return images
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes a (N, 4) and b (M, 4)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def validate_bucket(recipe: Recipe, bucket: Bucket, source, images) -> BucketValidation:
     """Run source and bucket model on every image; return the differences found."""
-    from retinaface_coreml.decode import decode, prior_boxes
+    from retinaface_coreml.decode import decode, pairwise_iou, prior_boxes
     from retinaface_coreml.preprocess import letterbox
 
     path = recipe.bucket_path(bucket)
@@ -127,7 +117,7 @@ def validate_bucket(recipe: Recipe, bucket: Bucket, source, images) -> BucketVal
         faces_source += len(dets[0])
         faces_bucket += len(dets[1])
         if len(dets[0]) and len(dets[1]):
-            iou = _iou(dets[0].boxes, dets[1].boxes)
+            iou = pairwise_iou(dets[0].boxes, dets[1].boxes)
             best = iou.max(axis=1)
             partner = iou.argmax(axis=1)
             min_iou = min(min_iou, float(best.min()))

@@ -95,3 +95,20 @@ def test_scaled_maps_network_pixels_to_frame_pixels() -> None:
     np.testing.assert_allclose(found.boxes, [[20, 80, 60, 160]])
     np.testing.assert_allclose(found.landmarks[0, 0], [20, 80])
     assert found.scores.tolist() == pytest.approx([0.9])
+
+
+def test_pairwise_iou_matches_the_scalar_definition() -> None:
+    from retinaface_coreml.decode import pairwise_iou
+    from tests.runtime.photos import iou
+
+    rng = np.random.default_rng(7)
+    corners = rng.uniform(0, 100, size=(9, 2))
+    sizes = rng.uniform(0, 40, size=(9, 2))
+    boxes = np.concatenate([corners, corners + sizes], axis=1)
+    table = pairwise_iou(boxes[:4], boxes[4:])
+    assert table.shape == (4, 5)
+    for i in range(4):
+        for j in range(5):
+            assert table[i, j] == pytest.approx(iou(boxes[i], boxes[4 + j]))
+    assert pairwise_iou(boxes[:1], boxes[:1])[0, 0] == pytest.approx(1.0)
+    assert pairwise_iou(np.zeros((0, 4)), boxes).shape == (0, 9)
