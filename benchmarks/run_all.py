@@ -14,7 +14,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("benchmarks.accuracy", "benchmarks.speed", "benchmarks.startup")
+BENCHMARKS = (
+    "benchmarks.accuracy",
+    "benchmarks.speed",
+    "benchmarks.startup",
+    "benchmarks.coverage_speed",
+)
 
 
 def main() -> int:
