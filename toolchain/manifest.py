@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
-from retinaface_coreml.artifacts import MANIFEST_NAME, SCHEMA_VERSION
-
-
-def hash_tree(folder: Path) -> dict[str, str]:
-    """sha256 of every file below ``folder`` (POSIX relative paths, sorted), manifest excluded."""
-    files = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel != MANIFEST_NAME:
-            files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return files
+from retinaface_coreml.artifacts import MANIFEST_NAME, SCHEMA_VERSION, hash_tree
 
 
 def build_manifest(
@@ -35,7 +24,7 @@ def build_manifest(
         "schema_version": SCHEMA_VERSION,
         "model": model,
         "buckets": buckets,
-        "files": hash_tree(folder),
+        "files": hash_tree(folder, skip=MANIFEST_NAME),
         "versions": versions,
         "validation": validation,
         "coverage": coverage,

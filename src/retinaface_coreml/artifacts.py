@@ -19,6 +19,29 @@ _REINSTALL = (
 )
 
 
+def sha256_file(path: Path) -> str:
+    """sha256 hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hash_tree(folder: Path, *, skip: str) -> dict[str, str]:
+    """sha256 of every file below ``folder`` but ``skip``, by sorted POSIX relative path.
+
+    e.g. ``{"384x640.onnx": "c3781...", "coreml/1.32.0/14/.../model.txt": "9f..."}``; the
+    manifest and the cache's entry.json both record a folder this way.
+    """
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel != skip:
+            files[rel] = sha256_file(path)
+    return files
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelInfo:
     """How to feed the network and decode its outputs."""

@@ -16,7 +16,6 @@ in this module locks or compiles: see compiler.py.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from retinaface_coreml.artifacts import hash_tree, sha256_file
 from retinaface_coreml.atomic import write_bytes
 
 if TYPE_CHECKING:
@@ -95,20 +95,7 @@ class CacheLayout:
 
 def hash_files(folder: Path) -> dict[str, str]:
     """sha256 of every file below ``folder`` but entry.json, e.g. ``{"model.txt": "9f..."}``."""
-    files = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if rel != ENTRY_RECORD:
-            files[rel] = _sha256(path)
-    return files
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return hash_tree(folder, skip=ENTRY_RECORD)
 
 
 def _write_json(path: Path, record: Any) -> None:
@@ -137,7 +124,7 @@ def check_entry(folder: Path) -> str | None:
         return f"{ENTRY_RECORD} lists no files"
     for rel, expected in sorted(files.items()):
         try:
-            actual = _sha256(folder / rel)
+            actual = sha256_file(folder / rel)
         except OSError:
             return f"{rel} is missing"
         if actual != expected:

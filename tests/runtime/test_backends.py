@@ -22,7 +22,7 @@ import onnxruntime
 import pytest
 
 from retinaface_coreml import backends, cache, coreml
-from retinaface_coreml.artifacts import load_manifest
+from retinaface_coreml.artifacts import load_manifest, sha256_file
 from retinaface_coreml.cache import CacheLayout
 from retinaface_coreml.detector import FaceDetector
 from retinaface_coreml.preprocess import letterbox
@@ -274,7 +274,7 @@ def shipped_package(manifest, dest: Path, layout: CacheLayout, key: str) -> Path
     record["files"] = {k: v for k, v in record["files"].items() if not k.startswith("coreml/")}
     for path in sorted((dest / "coreml").rglob("*")):
         if path.is_file():
-            record["files"][path.relative_to(dest).as_posix()] = cache._sha256(path)
+            record["files"][path.relative_to(dest).as_posix()] = sha256_file(path)
     (dest / "manifest.json").write_text(json.dumps(record))
     return dest
 

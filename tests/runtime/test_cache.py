@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from retinaface_coreml import cache
-from retinaface_coreml.artifacts import load_manifest
+from retinaface_coreml.artifacts import load_manifest, sha256_file
 from retinaface_coreml.cache import CacheLayout
 from retinaface_coreml.errors import ArtifactError
 
@@ -45,7 +45,7 @@ def package_with_entry(package_models: Path, dest: Path, relative: str) -> Path:
     manifest = json.loads((dest / "manifest.json").read_text())
     manifest["files"] = {k: v for k, v in manifest["files"].items() if not k.startswith("coreml/")}
     for path in sorted(p for p in entry.rglob("*") if p.is_file()):
-        manifest["files"][path.relative_to(dest).as_posix()] = cache._sha256(path)
+        manifest["files"][path.relative_to(dest).as_posix()] = sha256_file(path)
     (dest / "manifest.json").write_text(json.dumps(manifest))
     return dest
 

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from retinaface_coreml import cache, coreml
-from retinaface_coreml.artifacts import load_manifest
+from retinaface_coreml.artifacts import load_manifest, sha256_file
 from tests.conftest import coreml_available
 from toolchain.cli import cli
 from toolchain.errors import GateFailed
@@ -110,7 +110,7 @@ def test_on_macos_each_bucket_is_compiled_hashed_and_checked_as_a_hit(built: Pat
         assert entry.key == keys[entry.bucket]
         assert entry.dir == f"coreml/{onnxruntime.__version__}/14/{digest}/{entry.key}"
         on_disk = {
-            p.relative_to(build).as_posix(): cache._sha256(p)
+            p.relative_to(build).as_posix(): sha256_file(p)
             for p in (build / entry.dir).rglob("*")
             if p.is_file()
         }
