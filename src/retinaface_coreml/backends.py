@@ -308,36 +308,38 @@ def warmup(
     progress: Progress | None = None,
     backend: str = "auto",
     context: Context | None = None,
-) -> None:
+) -> dict[str, Runner]:
     """Prepare ``buckets`` now: verify each file; with CoreML, install or compile in the foreground.
 
     Reports stages and, while compiling, the elapsed time against the last recorded compile.
-    Raises CompileError when a compile fails (after reporting it).
+    Returns the runners it opened, by bucket name, so the caller need not load them again (none
+    when the cache directory is unusable). Raises CompileError when a compile fails (after
+    reporting it).
     """
     report = progress or (lambda line: log.info("%s", line))
     context = context or current_context()
     if backend == "cpu" or not context.host.coreml_available:
         why = "backend 'cpu' requested" if backend == "cpu" else context.host.unavailable_reason
         report(why)
+        runners: dict[str, Runner] = {}
         for bucket in buckets:
-            manifest.read_verified(bucket.file)
+            runners[bucket.name] = _cpu_runner(manifest, manifest.read_verified(bucket.file))
             report(f"{bucket.name}: verified {bucket.file}; cpu backend, nothing to compile")
-        return
+        return runners
     from retinaface_coreml import cache
 
     layout = _usable_layout(manifest, context)
     if layout is None:
         report(f"the CoreML cache directory is not writable; cpu backend (see {cache.ENV_VAR})")
-        return
+        return {}
     report(f"CoreML cache: {layout.dir}")
-    for bucket in buckets:
-        _warm_bucket(manifest, bucket, layout, context, report)
+    return {b.name: _warm_bucket(manifest, b, layout, context, report) for b in buckets}
 
 
 def _warm_bucket(
     manifest: Manifest, bucket: BucketInfo, layout: CacheLayout, context: Context, report: Progress
-) -> None:
-    """Install or compile one bucket's entry in the foreground, then load it once."""
+) -> Runner:
+    """Install or compile one bucket's entry in the foreground; return it loaded."""
     from retinaface_coreml import cache, compiler
 
     label = bucket.name
@@ -346,9 +348,9 @@ def _warm_bucket(
     started = time.perf_counter()
     if _ready_entry(manifest, layout, bucket):
         report(f"{label}: CoreML entry in the user cache; loading it")
-        factory(layout.dir)
+        runner = factory(layout.dir)
         report(f"{label}: loaded in {time.perf_counter() - started:.1f} s")
-        return
+        return runner
 
     def tick(elapsed: float, last: float | None) -> None:
         against = f" (the last compile took {last:.0f} s)" if last else ""
@@ -360,13 +362,14 @@ def _warm_bucket(
         + (f"; the last compile took {last:.1f} s" if last else "; no compile recorded yet")
     )
     try:
-        compiler.compile_with_progress(
+        runner = compiler.compile_with_progress(
             layout, bucket.coreml_cache_key, factory, label=label, report=tick
         )
     except compiler.CompileError as exc:
         report(f"{label}: {exc}; the CPU backend will be used")
         raise
     report(f"{label}: compiled and loaded in {time.perf_counter() - started:.1f} s")
+    return runner
 
 
 def describe(manifest: Manifest, *, context: Context | None = None) -> dict[str, Any]:

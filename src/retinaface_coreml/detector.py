@@ -124,11 +124,16 @@ class FaceDetector:
         return found
 
     def warmup(self, progress: backends.Progress | None = None) -> None:
-        """Verify and prepare every bucket this detector may use, then open their runners."""
+        """Verify and prepare every bucket this detector may use, and keep their runners open."""
         buckets = self._buckets()
-        backends.warmup(self.manifest, buckets, progress=progress, backend=self.requested_backend)
+        ready = backends.warmup(
+            self.manifest, buckets, progress=progress, backend=self.requested_backend
+        )
+        with self._lock:
+            for name, runner in ready.items():
+                self._runners.setdefault(name, runner)
         for bucket in buckets:
-            self._runner(bucket)
+            self._runner(bucket)  # opens any bucket warmup did not (an unusable cache dir)
 
     def _buckets(self) -> tuple[BucketInfo, ...]:
         if self.requested_bucket == AUTO:

@@ -212,6 +212,24 @@ def test_warmup_reports_each_bucket(package_models) -> None:
     assert not any(name in line for line in lines for name in BUCKETS if name != "640x384")
 
 
+def test_warmup_reads_each_bucket_once_and_detect_reuses_it(package_models, monkeypatch) -> None:
+    from retinaface_coreml.artifacts import Manifest
+
+    reads: list[str] = []
+    real = Manifest.read_verified
+
+    def counting(self, relpath):
+        reads.append(relpath)
+        return real(self, relpath)
+
+    monkeypatch.setattr(Manifest, "read_verified", counting)
+    detector = FaceDetector(backend="cpu", models_dir=package_models)
+    detector.warmup()
+    assert sorted(reads) == sorted(b.file for b in detector.manifest.buckets)
+    detector.detect(load_photo("skimage_astronaut.png"))
+    assert len(reads) == len(detector.manifest.buckets)
+
+
 def test_face_to_dict(detector) -> None:
     face = detector.detect(load_photo("skimage_astronaut.png"))[0]
     record = face.to_dict(ndigits=2)
