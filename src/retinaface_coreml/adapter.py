@@ -26,10 +26,6 @@ from retinaface_coreml.preprocess import check_image
 
 log = logging.getLogger(__name__)
 
-# Dynamic-shape inputs are padded up to a multiple of the coarsest stride so every FPN level
-# lines up with the anchors (the source model upsamples by 2 between levels).
-_PAD_TO = 32
-
 
 def to_rows(detections: Detections) -> np.ndarray:
     """(N, 15) float32 rows ``[x1, y1, x2, y2, score, lx1, ly1, ..., lx5, ly5]``."""
@@ -130,12 +126,15 @@ class ONNXRetinaFaceDetector:
     def _detect_custom(self, img: np.ndarray) -> Detections:
         assert self._runner is not None  # set in __init__ whenever _detector is None
         height, width = img.shape[:2]
+        # Pad up to a multiple of the coarsest stride so every FPN level lines up with the
+        # anchors (the source model upsamples by 2 between levels).
+        pad = max(self._model.strides)
         return run_network(
             self._runner,
             self._model,
             img,
-            height=math.ceil(height / _PAD_TO) * _PAD_TO,
-            width=math.ceil(width / _PAD_TO) * _PAD_TO,
+            height=math.ceil(height / pad) * pad,
+            width=math.ceil(width / pad) * pad,
             source=str(self.onnx_model_path),
             score_threshold=self.confidence_threshold,
             nms_threshold=self.nms_threshold,
