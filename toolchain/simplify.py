@@ -54,7 +54,8 @@ def cache_key(model_name: str, bucket: Bucket, content: bytes) -> str:
     back to a hash of the model path, which changes with every install location.
     """
     key = f"{model_name}{bucket.name}{hashlib.sha256(content).hexdigest()[:40]}"
-    key = "".join(ch for ch in key if ch.isalnum())
+    # ORT checks each character with C's isalnum (ASCII only), not Python's Unicode one.
+    key = "".join(ch for ch in key if ch.isascii() and ch.isalnum())
     if len(key) > 64:
         raise ModelError(f"cache key {key!r} is longer than 64 characters; shorten [model] name")
     return key

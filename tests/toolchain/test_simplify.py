@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import onnx
@@ -109,3 +110,10 @@ def test_unwritable_build_folder_exits_2_with_one_line(
     assert len(lines) == 1 and str(build) in lines[0] and "writable" in lines[0]
     assert "Permission denied" in lines[0] and "Traceback" not in result.output
     assert build_files(project) == before
+
+
+def test_cache_key_keeps_ascii_letters_and_digits_only() -> None:
+    # ORT tests each character with C's isalnum: "é" or "²" would make it fall back to a path hash.
+    key = cache_key("rétina²face", Bucket(height=640, width=640), b"model-a")
+    assert key.startswith("rtinaface640x640")
+    assert re.fullmatch(r"[A-Za-z0-9]{1,64}", key)
