@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.coverage.graph import Graph, load_graph
+from toolchain.coverage.macs import MacCount, count_macs
 from toolchain.coverage.partition import create_supported_partition_node_groups
 from toolchain.coverage.report import FORMAT_NAMES, Coverage, CoverageReport
 from toolchain.coverage.rules import default_version, table_for
@@ -31,11 +32,22 @@ class CoverageRequest:
 
 
 def analyse(
-    graph: Graph, table: RuleTable, *, model_format: str, require_static_shapes: bool
+    graph: Graph,
+    table: RuleTable,
+    *,
+    model_format: str,
+    require_static_shapes: bool,
+    macs: MacCount | None = None,
 ) -> Coverage:
-    """Judge every node, then partition as GetCapability does. Pure: no I/O."""
+    """Judge every node, then partition as GetCapability does. Pure: no I/O.
+
+    ``macs``: the graph's MAC count, when the caller already has it (it is the same for every
+    format); counted here otherwise.
+    """
     if model_format not in FORMATS:
         raise ToolchainError(f"unknown model format '{model_format}'; use one of {FORMATS}")
+    if macs is None:
+        macs = count_macs(graph)
     ctx = Ctx(
         graph=graph,
         mlprogram=model_format == "mlprogram",
@@ -60,6 +72,8 @@ def analyse(
         partitions=tuple(tuple(names[i] for i in group) for group in groups),
         dropped_trivial_groups=tuple(tuple(names[i] for i in group) for group in dropped),
         verdicts=verdicts,
+        macs=macs,
+        macs_on_coreml=macs.of(i for group in groups for i in group),
     )
 
 
@@ -71,6 +85,7 @@ def run_coverage(request: CoverageRequest) -> CoverageReport:
         installed = onnxruntime.__version__
         table = table_for(request.ort_version or default_version(installed))
         graph = load_graph(request.model)
+        macs = count_macs(graph)
         notes = []
         if table_for(default_version(graph.produced_by_ort)).version != table.version:
             notes.append(
@@ -86,6 +101,7 @@ def run_coverage(request: CoverageRequest) -> CoverageReport:
                 table,
                 model_format=fmt,
                 require_static_shapes=request.require_static_shapes,
+                macs=macs,
             )
             for fmt in request.formats
         )

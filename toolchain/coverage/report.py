@@ -9,9 +9,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from toolchain.coverage.macs import MacCount
 from toolchain.coverage.support import Verdict
 
-SCHEMA_VERSION = 1
+# 2: adds "macs" (the share of multiply-accumulates on CoreML) and a per-rejected-node "macs".
+SCHEMA_VERSION = 2
 
 FORMAT_NAMES = {"mlprogram": "MLProgram", "neuralnetwork": "NeuralNetwork"}
 
@@ -48,6 +50,8 @@ class Coverage:
     partitions: tuple[tuple[str, ...], ...]  # node names per partition, ORT's order
     dropped_trivial_groups: tuple[tuple[str, ...], ...]
     verdicts: tuple[Verdict, ...]
+    macs: MacCount  # per node of the analysed graph; the same for every format
+    macs_on_coreml: int  # MACs of the nodes inside the partitions
 
     @property
     def nodes_supported(self) -> int:
@@ -57,6 +61,12 @@ class Coverage:
     @property
     def coverage(self) -> float:
         return self.nodes_supported / self.nodes_in_graph if self.nodes_in_graph else 1.0
+
+    @property
+    def macs_share(self) -> float | None:
+        """Share of the counted MACs inside CoreML partitions; None for a graph with none."""
+        total = self.macs.total
+        return self.macs_on_coreml / total if total else None
 
     @property
     def rejected(self) -> tuple[Verdict, ...]:
@@ -91,9 +101,19 @@ class Coverage:
                     "op_type": v.op_type,
                     "code": v.code,
                     "reason": v.reason,
+                    "macs": None
+                    if v.index in self.macs.uncounted
+                    else self.macs.per_node.get(v.index, 0),
                 }
                 for v in self.rejected
             ],
+            "macs": {
+                "total": self.macs.total,
+                "on_coreml": self.macs_on_coreml,
+                "share": None if self.macs_share is None else round(self.macs_share, 6),
+                "uncounted": [self.verdicts[i].name for i in self.macs.uncounted],
+                "dynamic_batch_as_one": self.macs.dynamic_batch_as_one,
+            },
             "summary": [
                 {
                     "op_type": op_type,
@@ -149,6 +169,7 @@ def render(record: dict[str, Any]) -> str:
             f"supported: {cov['nodes_supported']} ({cov['coverage']:.1%})  "
             f"partitions: {cov['partitions']}"
         )
+        lines.append(f"  {render_macs(cov['macs'])}")
         if cov["partition_sizes"]:
             lines.append(f"  partition sizes: {', '.join(map(str, cov['partition_sizes']))}")
         for group in cov["dropped_trivial_groups"]:
@@ -160,6 +181,32 @@ def render(record: dict[str, Any]) -> str:
                 lines.append(f"    {row['op_type']:<{width}}  {row['count']:>3}  {row['meaning']}")
             lines.append("  rejected nodes:")
             for node in cov["rejected"]:
-                lines.append(f"    {node['op_type']} {node['name']}: {node['reason']}")
+                macs = f" [{format_macs(node['macs'])} MACs]" if node["macs"] else ""
+                lines.append(f"    {node['op_type']} {node['name']}{macs}: {node['reason']}")
         lines.append(f"  ORT would log: {cov['log_line']}")
     return "\n".join(lines)
+
+
+def format_macs(count: int) -> str:
+    """e.g. ``81.9 k``, ``429.0 M``, ``17.35 G``."""
+    for scale, unit, digits in ((1e9, "G", 2), (1e6, "M", 1), (1e3, "k", 1)):
+        if count >= scale:
+            return f"{count / scale:.{digits}f} {unit}"
+    return str(count)
+
+
+def render_macs(macs: dict[str, Any]) -> str:
+    """One format's compute-share line, e.g. ``MACs on CoreML: 99.96% (428.8 M of 428.9 M)``."""
+    if macs["share"] is None:
+        text = "MACs on CoreML: n/a (no Conv, MatMul, Gemm or Einsum with known shapes)"
+    else:
+        text = (
+            f"MACs on CoreML: {macs['share']:.2%} ({format_macs(macs['on_coreml'])} of "
+            f"{format_macs(macs['total'])})"
+        )
+    notes = []
+    if macs["uncounted"]:
+        notes.append(f"{len(macs['uncounted'])} MAC nodes uncounted: shapes unknown")
+    if macs["dynamic_batch_as_one"]:
+        notes.append("dynamic batch counted as 1")
+    return text + (f"; {'; '.join(notes)}" if notes else "")

@@ -96,6 +96,12 @@ def test_source_reasons_are_actionable(source_reports: dict) -> None:
     ]
 
 
+def test_source_macs_are_uncounted_not_guessed(source_reports: dict) -> None:
+    """Dynamic height and width leave every Conv's spatial size unknown: no share is claimed."""
+    macs = source_reports["1.32"]["formats"]["mlprogram"]["macs"]
+    assert (macs["total"], macs["share"], len(macs["uncounted"])) == (0, None, 56)
+
+
 def test_source_fails_the_bucket_gate(source_reports: dict, source_model: Path) -> None:
     report = run_coverage(CoverageRequest(model=source_model, ort_version="1.32",
                                           formats=("mlprogram",)))  # fmt: skip
@@ -110,6 +116,12 @@ def test_bucket_is_one_full_mlprogram_partition(bucket_640: Path, version: str) 
     report = run_coverage(CoverageRequest(model=bucket_640, ort_version=version))
     ml = report.to_dict()["formats"]["mlprogram"]
     assert (ml["nodes_in_graph"], ml["nodes_supported"], ml["partitions"]) == (126, 126, 1)
+    # Every MAC on CoreML: the Conv layers of MobileNet-0.25, FPN, SSH and heads at 640x640.
+    assert (ml["macs"]["total"], ml["macs"]["share"], ml["macs"]["uncounted"]) == (
+        981_145_600,
+        1.0,
+        [],
+    )
     assert bucket_gate(report, min_coverage=1.0, max_partitions=1) == (
         "640x640.onnx [NeuralNetwork, ORT " + version + "]: 97.6% of nodes on CoreML (123/126), "
         "below 100.0%; 2 partitions, above 1"
@@ -167,3 +179,11 @@ def test_version_mismatch_is_noted(source_reports: dict) -> None:
         "level-1 rewrites can differ between releases, so install onnxruntime 1.23 for an exact "
         "node count"
     ]
+
+
+def test_schema_rejects_a_report_without_its_mac_share(source_reports: dict) -> None:
+    schema = json.loads((ROOT / "docs" / "coverage.schema.json").read_text())
+    broken = json.loads(json.dumps(source_reports["1.32"]))
+    del broken["formats"]["mlprogram"]["macs"]["share"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
