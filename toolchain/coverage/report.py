@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -200,8 +201,10 @@ def render_macs(macs: dict[str, Any]) -> str:
     if macs["share"] is None:
         text = "MACs on CoreML: n/a (no Conv, MatMul, Gemm or Einsum with known shapes)"
     else:
+        # Rounded down, so a share short of all never prints as 100.00%.
+        percent = math.floor(macs["share"] * 10000) / 100
         text = (
-            f"MACs on CoreML: {macs['share']:.2%} ({format_macs(macs['on_coreml'])} of "
+            f"MACs on CoreML: {percent:.2f}% ({format_macs(macs['on_coreml'])} of "
             f"{format_macs(macs['total'])})"
         )
     notes = []

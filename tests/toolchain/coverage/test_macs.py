@@ -140,7 +140,11 @@ def test_share_on_coreml_and_per_rejected_node() -> None:
         "dynamic_batch_as_one": False,
     }
     assert [(r["name"], r["macs"]) for r in record["rejected"]] == [("einsum", 1024)]
-    assert render_macs(record["macs"]) == "MACs on CoreML: 87.10% (6.9 k of 7.9 k)"
+    assert render_macs(record["macs"]) == "MACs on CoreML: 87.09% (6.9 k of 7.9 k)"
+    almost = {**record["macs"], "share": 0.99996, "dynamic_batch_as_one": True}
+    assert render_macs(almost) == (
+        "MACs on CoreML: 99.99% (6.9 k of 7.9 k); dynamic batch counted as 1"
+    )
 
 
 def test_format_macs() -> None:
