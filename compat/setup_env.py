@@ -1,0 +1,146 @@
+"""Build ``.venv-compat`` from nothing: CPU torch, the app's helpers, the app's sdist unpacked.
+
+Run with the Python that makes the venv (3.11: the on-disk CPU torch wheel is for 3.11)::
+
+    python3 -m compat.setup_env            # what `make compat` runs when the venv is missing
+
+Standard library only. Each download is checked against the sha256 pinned in ``compat/pins.py``
+before it is used; the sdist is unpacked into a temp folder in ``build/compat/`` and moved into
+place with one rename. A failure prints one line naming what failed and exits 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import venv
+from pathlib import Path
+
+from compat import pins
+
+PIP_QUIET = ("--quiet", "--disable-pip-version-check")
+
+
+class SetupError(Exception):
+    """A step of the venv build failed; the message names it and the fix."""
+
+
+def _run(command: list[str], what: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SetupError(f"{what} failed (exit {result.returncode}): {detail}")
+
+
+def _pip(python: Path, *args: str, what: str) -> None:
+    _run([str(python), "-m", "pip", *args, *PIP_QUIET], what)
+
+
+def _checked(path: Path, sha256: str) -> Path:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise SetupError(
+            f"{path}: sha256 {digest}, pinned {sha256}; delete it and rerun, or update "
+            "compat/pins.py after reading what changed"
+        )
+    return path
+
+
+def _download(python: Path, requirement: str, file: str, sha256: str, *extra: str) -> Path:
+    """Download one distribution with pip (no dependencies) into build/compat/, hash-checked."""
+    target = pins.BUILD_DIR / file
+    if not target.exists():
+        _pip(
+            python,
+            "download",
+            "--no-deps",
+            *extra,
+            "--dest",
+            str(pins.BUILD_DIR),
+            requirement,
+            what=f"pip download {requirement}",
+        )
+    if not target.exists():
+        raise SetupError(f"pip download {requirement} did not write {target}")
+    return _checked(target, sha256)
+
+
+def _unpack_app(sdist: Path) -> None:
+    """Unpack the sdist next to it, atomically: build/compat/pyfaceau-1.4.1/."""
+    if pins.APP_FILE.exists():
+        return
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=pins.BUILD_DIR))
+    try:
+        with tarfile.open(sdist) as archive:
+            archive.extractall(staging, filter="data")
+        if pins.APP_DIR.exists():
+            shutil.rmtree(pins.APP_DIR)
+        (staging / pins.APP_DIR.name).rename(pins.APP_DIR)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if not pins.APP_FILE.exists():
+        raise SetupError(f"{sdist}: no {pins.APP_MEMBER} inside; is it pyfaceau's sdist?")
+
+
+def _check_cpu_torch(python: Path) -> str:
+    probe = "import torch; print(torch.__version__, torch.version.cuda)"
+    result = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
+    version, _, cuda = result.stdout.strip().partition(" ")
+    if result.returncode != 0 or cuda != "None" or not version.endswith("+cpu"):
+        raise SetupError(
+            f"{python}: torch {version or '(not importable)'} with CUDA {cuda or '?'} is not the "
+            "CPU build; build the venv with Python 3.11, where pip takes the on-disk "
+            "torch-2.13.0+cpu wheel"
+        )
+    return version
+
+
+def build(venv_dir: Path = pins.VENV) -> None:
+    """Create ``venv_dir`` with everything the harness needs except our own package."""
+    stamp = venv_dir / ".installed"
+    stamp.unlink(missing_ok=True)
+    if not (venv_dir / "bin" / "python").exists():
+        venv.EnvBuilder(with_pip=True).create(venv_dir)
+    python = venv_dir / "bin" / "python"
+    pins.BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    print(f"compat venv: installing {pins.REQUIREMENTS.name} (torch CPU) into {venv_dir}")
+    _pip(python, "install", "-r", str(pins.REQUIREMENTS), what="pip install -r requirements")
+    torch_version = _check_cpu_torch(python)
+    wheel = _download(
+        python,
+        f"openface-test=={pins.OPENFACE_VERSION}",
+        pins.OPENFACE_WHEEL,
+        pins.OPENFACE_WHEEL_SHA256,
+        "--only-binary",
+        ":all:",
+    )
+    _pip(python, "install", "--no-deps", str(wheel), what=f"pip install --no-deps {wheel.name}")
+    # pip prepares the sdist's metadata (a Cython build requirement, from wheels) to download it.
+    sdist = _download(
+        python,
+        f"pyfaceau=={pins.APP_VERSION}",
+        pins.APP_SDIST,
+        pins.APP_SDIST_SHA256,
+        "--no-binary",
+        "pyfaceau",
+    )
+    _unpack_app(sdist)
+    stamp.write_text(f"torch {torch_version}\n")
+    print(f"compat venv ready: torch {torch_version}, app file {pins.APP_FILE}")
+
+
+def main() -> int:
+    try:
+        build()
+    except (SetupError, OSError) as exc:
+        print(f"compat setup: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
