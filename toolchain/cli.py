@@ -244,3 +244,59 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the optimized model (atomically).",
+)
+@click.option(
+    "--input-shape",
+    "input_shapes",
+    multiple=True,
+    metavar="NAME=D1,D2,...",
+    help="Fix an input's shape (repeatable); other dynamic dims become 1.",
+)
+@click.option(
+    "--ort-version",
+    "ort_versions",
+    multiple=True,
+    help="ORT release whose rules decide (repeatable), e.g. 1.23. Default: the installed one.",
+)
+@click.option(
+    "--format",
+    "model_format",
+    type=click.Choice(["mlprogram", "neuralnetwork"]),
+    default="mlprogram",
+    show_default=True,
+    help="CoreML model format that decides whether a pass is kept (both are reported).",
+)
+@options.json_output
+def optimize(
+    model: Path,
+    output: Path,
+    input_shapes: tuple[str, ...],
+    ort_versions: tuple[str, ...],
+    model_format: str,
+    as_json: bool,
+) -> None:
+    """Fix shapes, simplify and rewrite MODEL for the CoreML EP; check the numbers still match."""
+    from toolchain.optimize.report import check_equality, render
+    from toolchain.optimize.shapes import parse_input_shape
+    from toolchain.optimize.step import OptimizeRequest, optimize_file
+
+    request = OptimizeRequest(
+        model=model,
+        output=output,
+        input_shapes=dict(parse_input_shape(text) for text in input_shapes),
+        ort_versions=ort_versions,
+        model_format=model_format,
+    )
+    record = optimize_file(request)
+    _emit(record, as_json, render)
+    check_equality(record)
+
+
