@@ -238,12 +238,6 @@ def build(ctx: click.Context, as_json: bool) -> None:
     _emit(result.to_dict(), as_json, render)
 
 
-def main() -> None:
-    cli(prog_name="toolchain")
-
-
-if __name__ == "__main__":
-    main()
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
@@ -300,3 +294,9 @@ def optimize(
     check_equality(record)
 
 
+def main() -> None:
+    cli(prog_name="toolchain")
+
+
+if __name__ == "__main__":
+    main()
