@@ -5,20 +5,24 @@ Chosen once per bucket (DESIGN.md, "The CoreML cache", "Never block on a compile
 * no CoreML EP here, or ``backend="cpu"``: a CPU session;
 * a valid entry in the user cache, or a matching one shipped in the wheel (copied into the user
   cache once): a CoreML session at once;
-* otherwise (``"auto"``): a CPU session at once, and a CoreML compile on the background worker;
-  the runner switches when it is done, and ``runner.backend`` says which one runs now.
-  ``"coreml"`` compiles in the foreground instead: it was asked for explicitly.
+* otherwise (``"auto"``): a CPU session at once, and a detached compile child
+  (compile_process.py); a later ``run`` finds the published entry and loads it on the caller's
+  own thread (a cache hit), and ``runner.backend`` says which one runs now. A failed compile or
+  load is not retried for a day (cache.RETRY_AFTER). ``"coreml"`` and ``warmup`` wait for the
+  child in the foreground instead, with progress, and retry at once: they were asked for.
 
-The cache and compile modules (and their filelock/platformdirs imports) load only on the CoreML
-path, so a Linux process never pays for them.
+No ORT call of this module runs on a background thread. The cache and compile modules (and
+their filelock/platformdirs imports) load only on the CoreML path, so a Linux process never
+pays for them.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,11 +33,10 @@ from retinaface_coreml import coreml
 from retinaface_coreml.errors import ArtifactError, BackendError
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    import subprocess
 
     from retinaface_coreml.artifacts import BucketInfo, Manifest
     from retinaface_coreml.cache import CacheLayout
-    from retinaface_coreml.compiler import HotSwap
 
 log = logging.getLogger(__name__)
 
@@ -75,41 +78,96 @@ class SessionRunner:
         return self._session.run(self._output_names, {self._input_name: tensor})
 
 
-class SwapRunner:
-    """Serves from CPU until the background compile is done, then from what it produced."""
+POLL_SECONDS = 1.0
+"""How often a serving runner looks for the entry its compile child publishes (one stat)."""
 
-    def __init__(self, swap: HotSwap[Runner]) -> None:
-        self._swap = swap
+
+class PendingRunner:
+    """Serves from CPU while the compile child works; then from the entry it published.
+
+    At most once per ``poll`` seconds a ``run`` looks for the published entry and, once it is
+    complete, loads it on the calling thread (a cache hit: no compile in this process). A child
+    that ended without publishing, or an entry that does not load, leaves the CPU runner in
+    place for the rest of the process (``error`` says why).
+    """
+
+    def __init__(
+        self,
+        cpu: Runner,
+        *,
+        entry: Path,
+        process: subprocess.Popen,
+        load: Callable[[], Runner],
+        label: str,
+        failure: Callable[[], str],
+        poll: float | None = None,
+    ) -> None:
+        self._current = cpu
+        self._entry = entry
+        self._process: subprocess.Popen | None = process
+        self._load = load
+        self._label = label
+        self._failure = failure
+        self._poll = POLL_SECONDS if poll is None else poll
+        self._next_look = 0.0
+        self._swap_lock = threading.Lock()
+        self.error: str | None = None
 
     @property
     def backend(self) -> str:
-        return self._swap.current.backend
+        return self._current.backend
 
     @property
-    def pending(self) -> Future[Runner] | None:
-        """The background compile while it runs (None once swapped or failed)."""
-        return self._swap.pending
-
-    @property
-    def compile_error(self) -> str | None:
-        """Why the background compile failed, once the runner has noticed it."""
-        self._swap.current  # noqa: B018 - notices a finished future
-        return self._swap.error
+    def process(self) -> subprocess.Popen | None:
+        """The compile child while this runner still waits for it (None once settled)."""
+        return self._process
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        return self._swap.current.run(tensor)
+        if self._process is not None and time.monotonic() >= self._next_look:
+            self._look()
+        return self._current.run(tensor)
+
+    def _look(self) -> None:
+        # Another thread already looking (or loading) serves this call from what is current.
+        if not self._swap_lock.acquire(blocking=False):
+            return
+        try:
+            process = self._process
+            if process is None:
+                return
+            self._next_look = time.monotonic() + self._poll
+            from retinaface_coreml import cache
+
+            exited = process.poll()  # before the entry check: a child publishes, then exits
+            if cache.entry_published(self._entry):
+                self._process = None
+                try:
+                    self._current = self._load()
+                except Exception as exc:
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    log.warning(
+                        "%s: the compiled CoreML entry does not load (%s); staying on CPU",
+                        self._label,
+                        self.error,
+                    )
+                    return
+                log.info("%s: now on CoreML (compiled in the background)", self._label)
+            elif exited is not None:
+                self._process = None
+                self.error = self._failure() or f"the compile process exited with code {exited}"
+                log.warning("%s: no CoreML entry (%s); staying on CPU", self._label, self.error)
+        finally:
+            self._swap_lock.release()
 
 
 SessionFactory = Callable[[Path | None], Runner]
 """Opens a bucket on CoreML cached in a directory, e.g. ``<cache>/1.32.0/14/<digest>``."""
 
-FactoryMaker = Callable[["Manifest", "BucketInfo", bytes, Mapping[str, str]], SessionFactory]
-
 
 def coreml_factory(
     manifest: Manifest, bucket: BucketInfo, model: bytes, options: Mapping[str, str]
 ) -> SessionFactory:
-    """The real session factory: ``coreml.create_session`` on the verified model bytes."""
+    """The session factory: ``coreml.create_session`` on the verified model bytes."""
 
     def open_session(cache_dir: Path | None) -> Runner:
         session = coreml.create_session(model, options=options, cache_dir=cache_dir)
@@ -129,7 +187,6 @@ class Context:
 
     host: coreml.Host
     env: Mapping[str, str]
-    factory: FactoryMaker = field(default=coreml_factory)
 
 
 def current_context() -> Context:
@@ -269,9 +326,9 @@ def _ready_entry(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo) ->
 def _open_coreml(
     manifest: Manifest, bucket: BucketInfo, model: bytes, context: Context, *, foreground: bool
 ) -> Runner:
-    from retinaface_coreml import cache, compiler
+    from retinaface_coreml import cache, compile_process, compiler
 
-    factory = context.factory(manifest, bucket, model, coreml_options(manifest))
+    factory = coreml_factory(manifest, bucket, model, coreml_options(manifest))
     label, key = bucket.name, bucket.coreml_cache_key
     try:
         layout = _usable_layout(manifest, context)
@@ -286,19 +343,118 @@ def _open_coreml(
     if ready:
         log.info("%s: CoreML from the cache entry in %s", label, layout.dir)
         try:
-            return factory(layout.dir)
-        except Exception as exc:
+            return _load_ready(layout, bucket, factory)
+        except compiler.CompileError:
             if foreground:
                 raise
-            message = f"{type(exc).__name__}: {exc}"
-            log.warning("%s: cannot load the cached CoreML entry (%s); using CPU", label, message)
-            cache.write_failure(layout, key, message)
             return _cpu_runner(manifest, model)
     if foreground:
-        return compiler.compile_entry(layout, key, factory, label=label)
-    future = compiler.compile_in_background(layout, key, factory, label=label)
-    log.info("%s: serving from CPU while CoreML compiles in the background", label)
-    return SwapRunner(compiler.HotSwap(_cpu_runner(manifest, model), future))
+        return _compile_foreground(manifest, bucket, layout, context, factory, report=log.info)
+    failure = cache.read_failure(layout, key)
+    if failure is not None and failure.blocks(context.host.ort_version, time.time()):
+        log.info(
+            "%s: not compiling for CoreML: %s; using CPU",
+            label,
+            failure.describe(context.host.ort_version, time.time()),
+        )
+        return _cpu_runner(manifest, model)
+    process = compile_process.start(
+        layout, key, models_dir=manifest.root, bucket=label, env=context.env
+    )
+    log.info("%s: serving from CPU while CoreML compiles in process %d", label, process.pid)
+    return PendingRunner(
+        _cpu_runner(manifest, model),
+        entry=layout.entry(key),
+        process=process,
+        load=lambda: _load_ready(layout, bucket, factory),
+        label=label,
+        failure=lambda: _failure_text(layout, key),
+    )
+
+
+def _failure_text(layout: CacheLayout, key: str) -> str:
+    """Why the compile child published nothing: its recorded failure, else its log's last line."""
+    from retinaface_coreml import cache, compile_process
+
+    failure = cache.read_failure(layout, key)
+    return failure.error if failure is not None else compile_process.last_line(layout, key)
+
+
+def _load_ready(layout: CacheLayout, bucket: BucketInfo, factory: SessionFactory) -> Runner:
+    """Load the published entry; one that fails is moved aside, recorded, and a CompileError."""
+    from retinaface_coreml import cache, compiler
+
+    key = bucket.coreml_cache_key
+    try:
+        return compiler.load_entry(layout, key, factory)
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        log.warning("%s: cannot load the cached CoreML entry (%s)", bucket.name, message)
+        cache.write_failure(layout, key, f"the cached entry does not load: {message}")
+        raise compiler.CompileError(
+            f"{bucket.name}: the cached CoreML entry does not load ({message}); it was moved "
+            f"aside and is compiled again by `python -m retinaface_coreml warmup`"
+        ) from exc
+
+
+def _compile_foreground(
+    manifest: Manifest,
+    bucket: BucketInfo,
+    layout: CacheLayout,
+    context: Context,
+    factory: SessionFactory,
+    *,
+    report: Progress,
+    tick: float = 5.0,
+) -> Runner:
+    """Run the compile child and wait for it, reporting progress; then load its entry.
+
+    Explicitly asked for, so a recorded failure does not hold it back. The child, not this
+    process, compiles: ORT 1.21-1.30 would hold this process's GIL (no progress) for a minute.
+    """
+    from retinaface_coreml import cache, compile_process, compiler
+
+    label, key = bucket.name, bucket.coreml_cache_key
+    last = cache.read_last_compile(layout.root)
+    failure = cache.read_failure(layout, key)
+    report(
+        f"{label}: compiling for CoreML"
+        + (f"; the last compile took {last:.1f} s" if last else "; no compile recorded yet")
+        + (f"; retrying after a failure ({failure.error})" if failure is not None else "")
+    )
+
+    def tick_report(elapsed: float) -> None:
+        against = f" (the last compile took {last:.0f} s)" if last else ""
+        report(f"{label}: compiling for CoreML… {elapsed:.0f} s{against}")
+
+    process = compile_process.start(
+        layout, key, models_dir=manifest.root, bucket=label, env=context.env
+    )
+    code = compile_process.wait(process, report=tick_report, tick=tick)
+    if code != 0 or not cache.entry_published(layout.entry(key)):
+        why = _failure_text(layout, key) or f"the compile process exited with code {code}"
+        report(f"{label}: CoreML compile failed: {why}; the CPU backend will be used")
+        raise compiler.CompileError(
+            f"{label}: CoreML compile failed ({why}); log: {layout.log_path(key)}"
+        )
+    return _load_ready(layout, bucket, factory)
+
+
+def compile_bucket(
+    manifest: Manifest, bucket: BucketInfo, *, context: Context | None = None
+) -> Runner:
+    """Compile ``bucket``'s entry in this process (the compile child's job); raise on failure."""
+    from retinaface_coreml import cache, compiler
+
+    context = context or current_context()
+    if not context.host.coreml_available:
+        raise BackendError(context.host.unavailable_reason)
+    layout = _usable_layout(manifest, context)
+    if layout is None:
+        raise BackendError(f"the CoreML cache directory is not writable (see {cache.ENV_VAR})")
+    model = manifest.read_verified(bucket.file)
+    factory = coreml_factory(manifest, bucket, model, coreml_options(manifest))
+    return compiler.compile_entry(layout, bucket.coreml_cache_key, factory, label=bucket.name)
 
 
 def warmup(
@@ -340,34 +496,22 @@ def _warm_bucket(
     manifest: Manifest, bucket: BucketInfo, layout: CacheLayout, context: Context, report: Progress
 ) -> Runner:
     """Install or compile one bucket's entry in the foreground; return it loaded."""
-    from retinaface_coreml import cache, compiler
+    from retinaface_coreml import compiler
 
     label = bucket.name
     model = manifest.read_verified(bucket.file)
-    factory = context.factory(manifest, bucket, model, coreml_options(manifest))
+    factory = coreml_factory(manifest, bucket, model, coreml_options(manifest))
     started = time.perf_counter()
     if _ready_entry(manifest, layout, bucket):
         report(f"{label}: CoreML entry in the user cache; loading it")
-        runner = factory(layout.dir)
-        report(f"{label}: loaded in {time.perf_counter() - started:.1f} s")
-        return runner
-
-    def tick(elapsed: float, last: float | None) -> None:
-        against = f" (the last compile took {last:.0f} s)" if last else ""
-        report(f"{label}: compiling for CoreML… {elapsed:.0f} s{against}")
-
-    last = cache.read_last_compile(layout.root)
-    report(
-        f"{label}: compiling for CoreML"
-        + (f"; the last compile took {last:.1f} s" if last else "; no compile recorded yet")
-    )
-    try:
-        runner = compiler.compile_with_progress(
-            layout, bucket.coreml_cache_key, factory, label=label, report=tick
-        )
-    except compiler.CompileError as exc:
-        report(f"{label}: {exc}; the CPU backend will be used")
-        raise
+        try:
+            runner = _load_ready(layout, bucket, factory)
+        except compiler.CompileError as exc:
+            report(f"{exc}")
+        else:
+            report(f"{label}: loaded in {time.perf_counter() - started:.1f} s")
+            return runner
+    runner = _compile_foreground(manifest, bucket, layout, context, factory, report=report)
     report(f"{label}: compiled and loaded in {time.perf_counter() - started:.1f} s")
     return runner
 

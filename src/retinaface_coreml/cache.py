@@ -5,7 +5,9 @@ Layout (DESIGN.md, "The CoreML cache")::
     <root>/<ort version>/<macOS major>/<options digest>/       the ModelCacheDirectory given to ORT
         <key>/                                                  ORT's entry + our entry.json
         <key>.lock                                              per-key file lock (compiler.py)
-        <key>.failed.json                                       the last failed compile, if any
+        <key>.failed.json                                       the last failed compile or load
+    <key>.log                                               the compile child's log
+    .bad-<key>/                                             an entry that failed to load
     <root>/last_compile.json                                    seconds the last compile took
 
 ORT treats any ``<key>/`` folder as a hit and never checks it (spec §5.4), so an entry only
@@ -19,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -88,6 +91,10 @@ class CacheLayout:
         """e.g. ``<dir>/retinaface384x640fe7b....lock`` (a sibling, never inside the entry)."""
         return self.dir / f"{key}.lock"
 
+    def log_path(self, key: str) -> Path:
+        """e.g. ``<dir>/retinaface384x640fe7b....log``: what the compile child printed."""
+        return self.dir / f"{key}.log"
+
     def failure_path(self, key: str) -> Path:
         """e.g. ``<dir>/retinaface384x640fe7b....failed.json``."""
         return self.dir / f"{key}.failed.json"
@@ -132,6 +139,11 @@ def check_entry(folder: Path) -> str | None:
     return None
 
 
+def entry_published(folder: Path) -> bool:
+    """Whether ``folder`` is a complete entry; one stat while it is not there yet."""
+    return (folder / ENTRY_RECORD).is_file() and check_entry(folder) is None
+
+
 def probe_writable(directory: Path) -> str | None:
     """None if ``directory`` can be created and written to, else the OS's reason."""
     try:
@@ -160,10 +172,41 @@ def write_last_compile(root: Path, seconds: float, *, key: str) -> None:
         log.warning("cannot record the compile time in %s: %s", root, exc)
 
 
+RETRY_AFTER = 24 * 3600.0
+"""Seconds a failed compile or load is not retried by ``auto`` (``warmup`` retries at once)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failure:
+    """A failed compile or load, e.g. at 1764580000 on onnxruntime ``"1.32.0"``."""
+
+    error: str
+    at: float
+    ort_version: str
+
+    def blocks(self, ort_version: str, now: float) -> bool:
+        """True while ``auto`` must not retry: same ORT, and less than a day ago."""
+        return self.ort_version == ort_version and 0 <= now - self.at < RETRY_AFTER
+
+    def describe(self, ort_version: str, now: float) -> str:
+        """e.g. ``"failed 2 h ago on onnxruntime 1.32.0 (RuntimeError: ...); retried in 22 h"``."""
+        ago = _hours(now - self.at)
+        head = f"failed {ago} ago on onnxruntime {self.ort_version} ({self.error})"
+        if self.blocks(ort_version, now):
+            left = _hours(self.at + RETRY_AFTER - now)
+            return f"{head}; not retried for {left} (run `python -m retinaface_coreml warmup` now)"
+        return f"{head}; retried on next use"
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.0f} h" if seconds >= 3600 else f"{max(seconds, 0) / 60:.0f} min"
+
+
 def write_failure(layout: CacheLayout, key: str, message: str) -> None:
-    """Remember a failed compile so ``info`` can say so in another process (best effort)."""
+    """Remember a failed compile or load for every process (best effort: errors only logged)."""
+    record = {"error": message, "at": round(time.time(), 3), "ort_version": layout.ort_version}
     try:
-        _write_json(layout.failure_path(key), {"error": message, "at": int(time.time())})
+        _write_json(layout.failure_path(key), record)
     except OSError as exc:
         log.warning("cannot record the failed compile in %s: %s", layout.dir, exc)
 
@@ -173,11 +216,38 @@ def clear_failure(layout: CacheLayout, key: str) -> None:
         layout.failure_path(key).unlink()
 
 
-def read_failure(layout: CacheLayout, key: str) -> str | None:
+def read_failure(layout: CacheLayout, key: str) -> Failure | None:
     try:
-        return str(json.loads(layout.failure_path(key).read_text())["error"])
+        record = json.loads(layout.failure_path(key).read_text())
+        return Failure(
+            error=str(record["error"]),
+            at=float(record["at"]),
+            ort_version=str(record.get("ort_version", layout.ort_version)),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+QUARANTINE_PREFIX = ".bad-"
+
+
+def quarantine(layout: CacheLayout, key: str) -> Path | None:
+    """Move ``<dir>/<key>`` aside (ORT would take any folder there as a hit); return where to.
+
+    e.g. ``<dir>/.bad-<key>`` (hidden: no later lookup sees it); an older one is replaced. None
+    when there was nothing to move or the move failed (logged).
+    """
+    entry, target = layout.entry(key), layout.dir / f"{QUARANTINE_PREFIX}{key}"
+    try:
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        os.replace(entry, target)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("cannot move the unloadable cache entry %s aside: %s", entry, exc)
+        return None
+    return target
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,9 +278,18 @@ def shipped_entries(manifest: Manifest, key: str) -> list[ShippedEntry]:
 
 
 def matching_shipped(layout: CacheLayout, entries: list[ShippedEntry]) -> ShippedEntry | None:
-    """The shipped entry built for exactly this layout's ORT version, macOS major and options."""
-    wanted = PurePosixPath(SHIPPED_DIR) / layout.relative
-    return next((e for e in entries if e.relative.parent == wanted), None)
+    """The shipped entry for this layout's ORT version and options, built on the newest macOS
+    major at or below the host's (a compiled Core ML model runs on later macOS, not earlier).
+    """
+    if not layout.macos_major.isdigit():
+        return None
+    usable = []
+    for entry in entries:
+        _, ort, macos, digest = entry.relative.parent.parts
+        same = (ort, digest) == (layout.ort_version, layout.digest)
+        if same and macos.isdigit() and int(macos) <= int(layout.macos_major):
+            usable.append((int(macos), entry))
+    return max(usable, key=lambda found: found[0])[1] if usable else None
 
 
 def copy_shipped(manifest: Manifest, shipped: ShippedEntry, target: Path) -> None:
@@ -261,7 +340,7 @@ def bucket_state(layout: CacheLayout, key: str, shipped: list[ShippedEntry]) -> 
         return BucketCache(state=SHIPPED, detail=f"{match.dir} (copied on first use)")
     failure = read_failure(layout, key)
     if failure is not None:
-        return BucketCache(state=FAILED, detail=f"last compile failed: {failure}")
+        return BucketCache(state=FAILED, detail=failure.describe(layout.ort_version, time.time()))
     others = other_entries(layout, key, shipped)
     note = "" if problem == "no entry" else f"; a partial or corrupt entry is ignored ({problem})"
     if others:

@@ -1,4 +1,4 @@
-"""``python -m retinaface_coreml``: detect, info, warmup (argparse; no logic beyond I/O).
+"""``python -m retinaface_coreml``: detect, info, warmup, compile (argparse; no logic beyond I/O).
 
 ``detect IMAGE... --json`` prints one JSON list, one entry per image, in argument order::
 
@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     warmup = commands.add_parser("warmup", help="prepare every bucket now (installers, CI)")
     _detector_options(warmup)
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile one bucket's CoreML cache entry in this process "
+        "(what the detector starts in the background; `warmup` is the command for people)",
+    )
+    compile_.add_argument("--bucket", required=True, help="bucket name (HxW)")
+    _models_dir_option(compile_)
     return parser
 
 
@@ -254,4 +262,24 @@ def cmd_warmup(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"detect": cmd_detect, "info": cmd_info, "warmup": cmd_warmup}
+def cmd_compile(args: argparse.Namespace) -> int:
+    from retinaface_coreml import backends
+    from retinaface_coreml.artifacts import MODELS_DIR, load_manifest
+
+    # The child's stderr is its log file (compile_process.py): say what happens, with times.
+    logging.getLogger().handlers[0].setFormatter(
+        logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    )
+    logging.getLogger("retinaface_coreml").setLevel(logging.DEBUG if args.debug else logging.INFO)
+    manifest = load_manifest(args.models_dir or MODELS_DIR)
+    backends.compile_bucket(manifest, manifest.bucket(args.bucket))
+    print(f"compiled {args.bucket}", flush=True)
+    return 0
+
+
+_COMMANDS = {
+    "detect": cmd_detect,
+    "info": cmd_info,
+    "warmup": cmd_warmup,
+    "compile": cmd_compile,
+}

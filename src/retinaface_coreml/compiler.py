@@ -1,14 +1,14 @@
-"""Compile once, in the background, and swap: the machinery, independent of CoreML.
+"""Compile one cache entry at most once across processes, and publish it atomically.
 
 The session factory is injected: ``factory(cache_dir)`` opens a session whose compiler writes or
-reuses ``<cache_dir>/<key>/`` (with CoreML: ORT's ``ModelCacheDirectory``). On Linux the tests
-pass a deliberately slow stand-in that does the same with the CPU EP.
+reuses ``<cache_dir>/<key>/`` (with CoreML: ORT's ``ModelCacheDirectory``).
 
 Across processes (pre-commit's ``store.py`` is the model): look; take the per-key
 ``filelock.FileLock``; look again (another process may have done it); build in a private temp
 dir inside the cache root, removed on any failure; publish with one ``os.replace``; release.
-In this process: one daemon worker thread, one future per bucket, one reference swapped when
-the future is done (``HotSwap``).
+This runs in the compile child (``python -m retinaface_coreml compile``, started by
+compile_process.py), never on a thread of the caller: ORT 1.21-1.30 holds the GIL for a whole
+session creation, and 1.31+ aborts a process that exits while a thread is inside one.
 """
 
 from __future__ import annotations
@@ -17,14 +17,11 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from concurrent import futures
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import filelock
 
@@ -136,8 +133,9 @@ def compile_entry(
 ) -> T:
     """Compile ``key`` once (or find it done), then open it from the published entry.
 
-    Logs the start with the last recorded duration, the end with this one; a failure is logged
-    once, recorded for ``info`` and raised as CompileError.
+    Opening it proves the entry loads before any caller relies on it: an entry that does not
+    is moved aside. Logs the start with the last recorded duration and the end with this one;
+    a failure is logged once, recorded (for the back-off and ``info``) and raised as CompileError.
     """
     last = cache.read_last_compile(layout.root)
     if cache.check_entry(layout.entry(key)) is not None:
@@ -149,14 +147,12 @@ def compile_entry(
         )
     try:
         published = publish_once(layout, key, factory, timeout=timeout)
-        opened = factory(layout.dir)
     except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}"
-        log.warning("CoreML compile of %s failed (%s); staying on CPU", label, message)
-        cache.write_failure(layout, key, message)
-        if isinstance(exc, CompileError):
-            raise
-        raise CompileError(f"CoreML compile of {label} failed: {message}") from exc
+        raise _failed(layout, key, f"CoreML compile of {label} failed", exc) from exc
+    try:
+        opened = load_entry(layout, key, factory)
+    except Exception as exc:
+        raise _failed(layout, key, f"the compiled entry of {label} does not load", exc) from exc
     cache.clear_failure(layout, key)
     if published.built:
         cache.write_last_compile(layout.root, published.seconds, key=key)
@@ -164,104 +160,24 @@ def compile_entry(
     return opened
 
 
-class _Worker:
-    """One daemon thread running jobs in submission order; each job gets a Future.
+def load_entry(layout: CacheLayout, key: str, factory: Callable[[Path], T]) -> T:
+    """Open the published entry (a cache hit); on failure move it aside, then re-raise.
 
-    Daemon, so a process that exits never waits for a compile: its temp dir is an orphan that
-    the next compile of that key removes, and the OS drops its file lock.
+    ORT takes any ``<key>/`` folder as a hit and never checks it (spec §5.4): left in place, an
+    entry that fails to load would fail again at every launch.
     """
-
-    def __init__(self) -> None:
-        self._jobs: list[tuple[Future, Callable[[], object]]] = []
-        self._ready = threading.Condition()
-        self._thread = threading.Thread(
-            target=self._loop, name="retinaface-coreml-compile", daemon=True
-        )
-        self._thread.start()
-
-    def submit(self, job: Callable[[], T]) -> Future[T]:
-        future: Future[T] = Future()
-        with self._ready:
-            self._jobs.append((future, job))
-            self._ready.notify()
-        return future
-
-    def _loop(self) -> None:
-        while True:
-            with self._ready:
-                while not self._jobs:
-                    self._ready.wait()
-                future, job = self._jobs.pop(0)
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(job())
-            except BaseException as exc:  # handed to the waiting side, never lost
-                future.set_exception(exc)
+    try:
+        return factory(layout.dir)
+    except Exception:
+        moved = cache.quarantine(layout, key)
+        if moved is not None:
+            log.warning("moved the CoreML cache entry that failed to load to %s", moved)
+        raise
 
 
-_worker: _Worker | None = None
-_worker_lock = threading.Lock()
-
-
-def submit(job: Callable[[], T]) -> Future[T]:
-    """Run ``job`` on the one compile worker thread (started on first use)."""
-    global _worker
-    with _worker_lock:
-        if _worker is None:
-            _worker = _Worker()
-    return _worker.submit(job)
-
-
-def compile_in_background(
-    layout: CacheLayout, key: str, factory: Callable[[Path], T], *, label: str
-) -> Future[T]:
-    """``compile_entry`` on the worker thread; the caller keeps serving meanwhile."""
-    return submit(lambda: compile_entry(layout, key, factory, label=label))
-
-
-def compile_with_progress(
-    layout: CacheLayout,
-    key: str,
-    factory: Callable[[Path], T],
-    *,
-    label: str,
-    report: Callable[[float, float | None], None],
-    tick: float = 5.0,
-) -> T:
-    """``compile_entry`` in the foreground: ``report(elapsed, last)`` every ``tick`` seconds."""
-    last = cache.read_last_compile(layout.root)
-    started = time.perf_counter()
-    future = submit(lambda: compile_entry(layout, key, factory, label=label))
-    while not futures.wait([future], timeout=tick).done:
-        report(time.perf_counter() - started, last)
-    return future.result()
-
-
-class HotSwap(Generic[T]):
-    """Serves ``initial`` until ``future`` yields a replacement, then serves that.
-
-    The swap happens on the first ``current`` after the future is done; a failed future leaves
-    ``initial`` in place and keeps the error (already logged by ``compile_entry``).
-    """
-
-    def __init__(self, initial: T, future: Future[T] | None) -> None:
-        self._current = initial
-        self._future = future
-        self.error: str | None = None
-
-    @property
-    def current(self) -> T:
-        future = self._future
-        if future is not None and future.done():
-            self._future = None
-            try:
-                self._current = future.result()
-            except Exception as exc:
-                self.error = str(exc)
-        return self._current
-
-    @property
-    def pending(self) -> Future[T] | None:
-        """The compile still running, if any (tests and ``warmup`` wait on it)."""
-        return self._future
+def _failed(layout: CacheLayout, key: str, what: str, exc: Exception) -> CompileError:
+    """Log and record ``exc`` once; the CompileError to raise."""
+    message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CompileError) else str(exc)
+    log.warning("%s (%s); staying on CPU", what, message)
+    cache.write_failure(layout, key, f"{what}: {message}")
+    return CompileError(f"{what}: {message}")

@@ -1,9 +1,9 @@
 """The one macOS-specific module: is the CoreML EP here, its provider options, a CoreML session.
 
 Written against ONNX Runtime's documented string provider options (ORT >= 1.21; facts in
-``shared/specs/coreml_ep_rules.md`` §5-§6). Everything read from the process (ORT version,
-providers, ``platform.mac_ver()``) comes in through ``detect_host``'s keyword arguments, so
-tests hand in a macOS host on Linux without touching globals.
+``shared/specs/coreml_ep_rules.md`` §5-§6). All contact with the CoreML EP goes through two
+functions, ``detect_host`` and ``create_session``: the tests replace exactly these (in this process
+and, through ``sitecustomize``, in the compile child) to drive every other line on Linux.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +62,38 @@ class Host:
 
 
 def macos_major(mac_ver: str) -> str | None:
-    """The major of ``platform.mac_ver()[0]``, e.g. ``"14.4.1"`` -> ``"14"``; ``""`` -> None."""
+    """The major of a macOS version, e.g. ``"14.4.1"`` -> ``"14"``; ``""`` -> None.
+
+    A Python built with an SDK older than macOS 26 is told ``"16.x"`` on macOS 26 (Apple's
+    ``SYSTEM_VERSION_COMPAT`` shim, cpython gh-135675): no macOS 16 to 25 exists, so those
+    majors are read as the 26-and-later release they stand for.
+    """
     head = mac_ver.strip().split(".", 1)[0]
-    return head if head.isdigit() else None
+    if not head.isdigit():
+        return None
+    major = int(head)
+    return str(major + 10) if 16 <= major <= 25 else str(major)
+
+
+def _product_version() -> str:
+    """macOS's own version string, e.g. ``"26.1"``; ``""`` off macOS or when it cannot be read.
+
+    ``sysctl kern.osproductversion`` answers with the real version whatever SDK the Python was
+    built with; ``platform.mac_ver()`` reads a plist the compat shim rewrites.
+    """
+    if sys.platform != "darwin":
+        return ""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        size = ctypes.c_size_t(64)
+        buffer = ctypes.create_string_buffer(size.value)
+        if libc.sysctlbyname(b"kern.osproductversion", buffer, ctypes.byref(size), None, 0):
+            return platform.mac_ver()[0]
+        return buffer.value.decode("ascii", "replace")
+    except (OSError, AttributeError):
+        return platform.mac_ver()[0]
 
 
 def detect_host(
@@ -73,7 +103,11 @@ def detect_host(
     mac_ver: str | None = None,
     system: str | None = None,
 ) -> Host:
-    """The running host; each argument left as None is read from onnxruntime or ``platform``."""
+    """The running host; each argument left as None is read from onnxruntime or the OS.
+
+    One of the two seams to the CoreML EP (``create_session`` is the other): tests replace
+    both, in this process and in the compile child (tests/runtime/standin_site).
+    """
     if ort_version is None or providers is None:
         import onnxruntime
 
@@ -83,7 +117,7 @@ def detect_host(
     return Host(
         ort_version=ort_version,
         providers=tuple(providers),
-        macos_major=macos_major(platform.mac_ver()[0] if mac_ver is None else mac_ver),
+        macos_major=macos_major(_product_version() if mac_ver is None else mac_ver),
         system=platform.system().lower() if system is None else system,
     )
 

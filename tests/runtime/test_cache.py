@@ -118,9 +118,13 @@ def test_shipped_entries_are_found_and_matched_by_the_whole_layout(
     shipped = cache.shipped_entries(manifest, KEY)
     assert [e.dir for e in shipped] == [f"coreml/1.32.0/14/5c0f1b7a9e21/{KEY}"]
     assert cache.matching_shipped(layout, shipped) is shipped[0]
-    for other in ("1.31.0", "15", "000000000000"):
-        fields = {"ort_version": "1.32.0", "macos_major": "14", "digest": "5c0f1b7a9e21"}
-        key = {"1.31.0": "ort_version", "15": "macos_major"}.get(other, "digest")
+    # The ORT version and options must be the same; the macOS at or above the build's.
+    fields = {"ort_version": "1.32.0", "macos_major": "14", "digest": "5c0f1b7a9e21"}
+    for newer in ("15", "26"):
+        later = CacheLayout(root=layout.root, **{**fields, "macos_major": newer})
+        assert cache.matching_shipped(later, shipped) is shipped[0]
+    for other in ("1.31.0", "13", "000000000000"):
+        key = {"1.31.0": "ort_version", "13": "macos_major"}.get(other, "digest")
         changed = CacheLayout(root=layout.root, **{**fields, key: other})
         assert cache.matching_shipped(changed, shipped) is None
 
@@ -166,3 +170,21 @@ def test_a_corrupt_entry_is_reported_as_missing_with_the_reason(layout):
     (entry / cache.ENTRY_RECORD).unlink()
     state = cache.bucket_state(layout, KEY, [])
     assert state.state == cache.MISSING and "partial or corrupt" in state.detail
+
+
+def test_a_failure_blocks_retries_for_a_day_on_the_same_ort_only():
+    failure = cache.Failure(error="RuntimeError: boom", at=1_000_000.0, ort_version="1.32.0")
+    assert failure.blocks("1.32.0", 1_000_000.0 + 3600)
+    assert not failure.blocks("1.32.0", 1_000_000.0 + cache.RETRY_AFTER + 1)
+    assert not failure.blocks("1.31.1", 1_000_000.0 + 3600)
+    assert "not retried for 23 h" in failure.describe("1.32.0", 1_000_000.0 + 3600)
+    assert "retried on next use" in failure.describe("1.31.1", 1_000_000.0 + 3600)
+
+
+def test_quarantine_moves_the_entry_where_no_lookup_sees_it(layout):
+    entry = layout.entry(KEY)
+    entry.mkdir(parents=True)
+    (entry / "model.txt").write_text("x")
+    moved = cache.quarantine(layout, KEY)
+    assert moved == layout.dir / f".bad-{KEY}" and (moved / "model.txt").read_text() == "x"
+    assert not entry.exists() and cache.quarantine(layout, KEY) is None

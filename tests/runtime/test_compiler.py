@@ -1,11 +1,10 @@
-"""compiler.py on real threads and processes, with the stand-in compiler and real bucket models."""
+"""compiler.py in real processes, with the stand-in compiler and the real bucket models."""
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import threading
-from concurrent.futures import Future
 from pathlib import Path
 
 import filelock
@@ -169,51 +168,35 @@ def test_compile_entry_failure_is_logged_once_recorded_and_raised(layout, bucket
         compiler.compile_entry(layout, key, fake, label="384x640")
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "MLModel compile error" in warnings[0].getMessage()
-    assert "MLModel compile error" in cache.read_failure(layout, key)
+    failure = cache.read_failure(layout, key)
+    assert "MLModel compile error" in failure.error and failure.ort_version == "1.32.0"
     assert cache.read_last_compile(layout.root) is None
 
 
-def test_compile_with_progress_reports_while_the_compile_runs(layout, bucket, tmp_path):
-    release = threading.Event()
-    fake = make_standin(bucket, tmp_path, release=release)
-    layout.root.mkdir(parents=True)
-    cache.write_last_compile(layout.root, 41.5, key="earlier")
-    ticks: list[tuple[float, float | None]] = []
+def test_an_entry_that_does_not_load_is_moved_aside_recorded_and_raised(layout, bucket, tmp_path):
+    key = bucket[0].coreml_cache_key
+    fake = make_standin(bucket, tmp_path)
 
-    def report(elapsed: float, last: float | None) -> None:
-        ticks.append((elapsed, last))
-        release.set()  # the compile may finish only once progress was reported
+    def unloadable(cache_dir):
+        # Compiles into the private temp dir; the published entry, complete, fails to load.
+        if cache_dir == layout.dir:
+            raise RuntimeError("stand-in: Core ML cannot load this compiled model")
+        return fake(cache_dir)
 
-    runner = compiler.compile_with_progress(
-        layout, bucket[0].coreml_cache_key, fake, label="384x640", report=report, tick=0.01
-    )
-    assert ticks and ticks[0][1] == 41.5
-    assert runner.backend == standin.BACKEND
-
-
-def test_worker_runs_jobs_in_order_on_one_thread():
-    names: list[str] = []
-    jobs = [
-        compiler.submit(lambda i=i: names.append(threading.current_thread().name) or i)
-        for i in range(5)
-    ]
-    assert [job.result(timeout=60) for job in jobs] == [0, 1, 2, 3, 4]
-    assert set(names) == {"retinaface-coreml-compile"}
+    with pytest.raises(compiler.CompileError, match="does not load"):
+        compiler.compile_entry(layout, key, unloadable, label="384x640")
+    assert not layout.entry(key).exists()
+    assert (layout.dir / f"{cache.QUARANTINE_PREFIX}{key}").is_dir()
+    assert "does not load" in cache.read_failure(layout, key).error
+    # The next compile starts from nothing and publishes a good entry.
+    compiler.compile_entry(layout, key, make_standin(bucket, tmp_path), label="384x640")
+    assert cache.check_entry(layout.entry(key)) is None
 
 
-def test_hotswap_serves_the_initial_value_until_the_future_is_done():
-    future: Future[str] = Future()
-    swap = compiler.HotSwap("cpu", future)
-    assert swap.current == "cpu" and swap.pending is future
-    future.set_result("coreml")
-    assert swap.current == "coreml" and swap.pending is None and swap.error is None
-
-
-def test_hotswap_keeps_the_initial_value_when_the_future_fails():
-    future: Future[str] = Future()
-    swap = compiler.HotSwap("cpu", future)
-    future.set_exception(compiler.CompileError("boom"))
-    assert swap.current == "cpu" and swap.error == "boom"
+def test_the_compiler_starts_no_thread(layout, bucket, tmp_path):
+    key = bucket[0].coreml_cache_key
+    compiler.compile_entry(layout, key, make_standin(bucket, tmp_path), label="384x640")
+    assert threading.active_count() == 1
 
 
 def test_six_processes_compile_once_and_never_see_a_half_written_entry(layout, bucket, tmp_path):

@@ -17,6 +17,18 @@ def test_macos_major_from_mac_ver() -> None:
     assert coreml.macos_major("") is None
 
 
+def test_macos_26_seen_through_the_compat_shim_is_26() -> None:
+    # A Python built with an older SDK reads "16.0" on macOS 26 (cpython gh-135675); no macOS
+    # 16 to 25 exists, so the cache directory must not depend on which Python asks.
+    assert coreml.macos_major("16.0") == "26"
+    assert coreml.macos_major("16.1.2") == "26"
+    assert coreml.macos_major("17.0") == "27"
+    assert coreml.macos_major("15.7") == "15"
+    assert (
+        coreml.detect_host(ort_version="1.32.0", providers=(), mac_ver="16.0").macos_major == "26"
+    )
+
+
 def test_the_host_is_built_from_what_is_handed_in() -> None:
     mac = coreml.detect_host(
         ort_version="1.32.0",
