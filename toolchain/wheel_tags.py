@@ -1,10 +1,13 @@
-"""Retag a wheel that ships a CoreML cache for the macOS it was built on.
+"""Retag a wheel that ships a CoreML cache for the macOS and onnxruntime it was built with.
 
-A cache entry only matches one ORT version, macOS major and CPU architecture, so a wheel that
-carries one must not claim ``py3-none-any``. This does what ``python -m wheel tags
---platform-tag macosx_14_0_arm64 --remove`` does, without the dependency and byte-stable: the
-members keep their order, timestamps and modes; only ``WHEEL``, its ``RECORD`` line and the
-file name change.
+A cache entry only matches one ORT version, one CPU architecture and macOS majors from the one it
+was built on, so a wheel that carries one must not claim ``py3-none-any``, and must not let pip
+pick another onnxruntime: ORT never invalidates an entry, so the runtime uses one only for the
+exact version that built it (spec §5.4), and any other version would compile on first use. This
+does what ``python -m wheel tags --platform-tag macosx_14_0_arm64 --remove`` does, plus pinning
+``Requires-Dist: onnxruntime==<build version>`` in ``METADATA``, without the dependency and
+byte-stable: the members keep their order, timestamps and modes; only ``WHEEL``, ``METADATA``,
+their ``RECORD`` lines and the file name change.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -38,6 +42,20 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest}"
 
 
+# "onnxruntime>=1.21" but not "onnxruntime-extensions" or "onnxruntime_genai".
+_ORT_REQUIREMENT = re.compile(r"Requires-Dist: onnxruntime\s*([<>=!~;(\[]|$)")
+
+
+def pin_onnxruntime(metadata: bytes, ort_version: str, wheel: Path) -> bytes:
+    """``Requires-Dist: onnxruntime>=1.21`` -> ``Requires-Dist: onnxruntime==1.32.0``."""
+    lines = metadata.decode().split("\n")
+    found = [i for i, line in enumerate(lines) if _ORT_REQUIREMENT.match(line)]
+    if len(found) != 1:
+        raise PackageError(f"{wheel}: METADATA has {len(found)} onnxruntime requirements, not 1")
+    lines[found[0]] = f"Requires-Dist: onnxruntime=={ort_version}"
+    return "\n".join(lines).encode()
+
+
 def retag_for_cache(wheel: Path) -> Path:
     """Rewrite ``wheel`` with the platform tag its shipped cache needs; return the new path.
 
@@ -51,13 +69,15 @@ def retag_for_cache(wheel: Path) -> Path:
     try:
         cache = json.loads(contents[MANIFEST_MEMBER])["coreml_cache"]
         tag = platform_tag(str(cache["macos_major"]), str(cache["machine"]))
+        ort_version = str(cache["ort_version"])
     except (KeyError, ValueError, TypeError) as exc:
         raise PackageError(f"{wheel}: no CoreML cache record to tag it from ({exc!r})") from None
     name, version, *_ = wheel.name[: -len(".whl")].split("-")
     dist_info = f"{name}-{version}.dist-info"
     wheel_member, record_member = f"{dist_info}/WHEEL", f"{dist_info}/RECORD"
-    if wheel_member not in contents or record_member not in contents:
-        raise PackageError(f"{wheel}: no {wheel_member} or {record_member}; not a wheel")
+    metadata_member = f"{dist_info}/METADATA"
+    if not {wheel_member, record_member, metadata_member} <= contents.keys():
+        raise PackageError(f"{wheel}: no {wheel_member}, METADATA or RECORD; not a wheel")
     old_wheel = contents[wheel_member]
     lines: list[str] = []
     for line in old_wheel.decode().splitlines():
@@ -68,15 +88,17 @@ def retag_for_cache(wheel: Path) -> Path:
                 continue
         lines.append(line)
     new_wheel = ("\n".join(lines) + "\n").encode()
+    new_metadata = pin_onnxruntime(contents[metadata_member], ort_version, wheel)
+    replaced = {wheel_member: new_wheel, metadata_member: new_metadata}
     record = []
     for row in contents[record_member].decode().splitlines():
-        if row.split(",", 1)[0] == wheel_member:
-            row = f"{wheel_member},{_record_hash(new_wheel)},{len(new_wheel)}"
+        member = row.split(",", 1)[0]
+        if member in replaced:
+            row = f"{member},{_record_hash(replaced[member])},{len(replaced[member])}"
         record.append(row)
-    new_record = ("\n".join(record) + "\n").encode()
+    replaced[record_member] = ("\n".join(record) + "\n").encode()
     # The file name's last field is the platform: ``...-py3-none-any`` -> ``...-py3-none-<tag>``.
     target = wheel.with_name(f"{wheel.name[: -len('.whl')].rsplit('-', 1)[0]}-{tag}.whl")
-    replaced = {wheel_member: new_wheel, record_member: new_record}
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
     try:

@@ -17,6 +17,12 @@ DIST_INFO = "retinaface_coreml-0.1.0.dist-info"
 WHEEL = (
     "Wheel-Version: 1.0\nGenerator: hatchling 1.33.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 )
+METADATA = (
+    "Metadata-Version: 2.4\nName: retinaface-coreml\nVersion: 0.1.0\n"
+    "Requires-Dist: numpy>=1.24\nRequires-Dist: onnxruntime>=1.21\n"
+    "Requires-Dist: onnxruntime-extensions>=0.1\n\n# retinaface-coreml\n"
+)
+CACHE = {"macos_major": "14", "machine": "arm64", "ort_version": "1.32.0"}
 
 
 def record_line(name: str, data: bytes) -> str:
@@ -30,6 +36,7 @@ def make_wheel(folder: Path, coreml_cache: dict) -> Path:
         "retinaface_coreml/__init__.py": b"",
         MANIFEST_MEMBER: json.dumps({"coreml_cache": coreml_cache}).encode(),
         f"{DIST_INFO}/WHEEL": WHEEL.encode(),
+        f"{DIST_INFO}/METADATA": METADATA.encode(),
     }
     record = "\n".join([*(record_line(n, d) for n, d in members.items()), f"{DIST_INFO}/RECORD,,"])
     members[f"{DIST_INFO}/RECORD"] = (record + "\n").encode()
@@ -48,7 +55,7 @@ def test_platform_tag_names_the_macos_major_and_architecture() -> None:
 
 
 def test_retag_rewrites_name_wheel_and_record_and_nothing_else(tmp_path: Path) -> None:
-    original = make_wheel(tmp_path, {"macos_major": "14", "machine": "arm64", "entries": {"x": {}}})
+    original = make_wheel(tmp_path, {**CACHE, "entries": {"x": {}}})
     with zipfile.ZipFile(original) as wheel:
         before = {i.filename: (i.date_time, wheel.read(i)) for i in wheel.infolist()}
         order = wheel.namelist()
@@ -61,7 +68,10 @@ def test_retag_rewrites_name_wheel_and_record_and_nothing_else(tmp_path: Path) -
     wheel_text = after[f"{DIST_INFO}/WHEEL"][1].decode()
     assert "Tag: py3-none-macosx_14_0_arm64" in wheel_text and "py3-none-any" not in wheel_text
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {f"{DIST_INFO}/WHEEL", f"{DIST_INFO}/RECORD"}
+    assert changed == {f"{DIST_INFO}/WHEEL", f"{DIST_INFO}/METADATA", f"{DIST_INFO}/RECORD"}
+    # pip may not pick another onnxruntime than the one the shipped entries were built with.
+    metadata = after[f"{DIST_INFO}/METADATA"][1].decode()
+    assert metadata == METADATA.replace("onnxruntime>=1.21", "onnxruntime==1.32.0")
     for line in after[f"{DIST_INFO}/RECORD"][1].decode().splitlines():
         name, digest, _ = line.split(",")
         if digest:  # every hash in RECORD matches the member as now stored
@@ -69,7 +79,7 @@ def test_retag_rewrites_name_wheel_and_record_and_nothing_else(tmp_path: Path) -
 
 
 def test_retag_is_byte_stable(tmp_path: Path) -> None:
-    cache = {"macos_major": "14", "machine": "arm64"}
+    cache = CACHE
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = retag_for_cache(make_wheel(tmp_path / "a", cache))
