@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from toolchain.errors import GateFailed
 from toolchain.recipe import Recipe
 
@@ -124,8 +126,8 @@ def _check_model(
     else:
         try:
             spec = _load_spec(folder / "model")
-        except Exception as exc:  # coremltools raises bare Exception for a bad package
-            problems.append(f"unreadable spec: {exc}")
+        except (OSError, ValueError, KeyError, TypeError, DecodeError) as exc:
+            problems.append(f"unreadable spec: {type(exc).__name__}: {exc}")
         else:
             inputs = tuple(_tensor(f) for f in spec.description.input)
             outputs = tuple(_tensor(f) for f in spec.description.output)
@@ -183,11 +185,23 @@ def _tensor(feature: Any) -> Tensor:
 
 
 def _load_spec(path: Path) -> Any:
+    """The Core ML spec of an ML Package directory or a ``.mlmodel`` file, read only.
+
+    Never through coremltools' ``ModelPackage``: its destructor rewrites ``Manifest.json``, and
+    a changed byte makes the runtime's entry check fail and rebuild the entry.
+    """
     # coremltools warns on import when Core ML's own runtime is absent (any non-macOS host).
     logging.getLogger("coremltools").setLevel(logging.ERROR)
-    from coremltools.models.utils import load_spec
+    from coremltools.proto import Model_pb2
 
-    return load_spec(str(path))
+    model_file = path
+    if path.is_dir():
+        manifest = json.loads((path / "Manifest.json").read_text())
+        root = manifest["itemInfoEntries"][manifest["rootModelIdentifier"]]
+        model_file = path / "Data" / root["path"]
+    spec = Model_pb2.Model()
+    spec.ParseFromString(model_file.read_bytes())
+    return spec
 
 
 def _bucket_io(recipe: Recipe) -> dict[str, tuple[str, tuple[Tensor, ...], tuple[Tensor, ...]]]:

@@ -119,3 +119,30 @@ def test_unknown_keys_and_entries_without_a_model_are_reported(tmp_path: Path, p
     problems = json.loads(result.output.split("\nerror:")[0])["problems"]
     assert any("matches no bucket" in p for p in problems)
     assert any(keys()["640x640"] in p and "no partition model" in p for p in problems)
+
+
+def tree_state(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file below ``root`` with its bytes and mtime."""
+    return {
+        p.relative_to(root).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_inspecting_never_writes_into_the_cache(tmp_path: Path, packages) -> None:
+    # coremltools' ModelPackage rewrites Manifest.json when it is destroyed; the runtime's
+    # entry.json hash of that file would then fail and the entry be compiled again.
+    place(tmp_path, packages["384x640"], key=keys()["384x640"])
+    before = tree_state(tmp_path)
+    assert any(name.endswith("Manifest.json") for name in before)
+    result = inspect(tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    assert tree_state(tmp_path) == before
+
+
+def test_an_unreadable_manifest_is_a_problem_not_a_crash(tmp_path: Path, packages) -> None:
+    model = place(tmp_path, packages["384x640"], key=keys()["384x640"])
+    (model / "Manifest.json").write_text("{not json")
+    result = inspect(tmp_path)
+    assert result.exit_code == 1 and "unreadable spec: JSONDecodeError" in result.output
