@@ -168,3 +168,25 @@ def test_no_detect_call_waits_for_the_compile(cold, monkeypatch, package_models)
     assert max(durations) < 1.0, f"slowest detect() {max(durations):.2f} s"
     assert backends_seen.count("cpu") >= 5  # the compile really overlapped the calls
     assert standin.compiles(events) == 1
+
+
+def test_the_compile_command_off_macos_is_one_line_and_exit_2(package_models):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "retinaface_coreml",
+            "compile",
+            "--bucket",
+            BUCKET,
+            "--models-dir",
+            str(package_models),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: CoreML is unavailable here")
+    assert len(done.stderr.splitlines()) == 1
