@@ -24,7 +24,7 @@ from benchmarks.common import (
     verdict,
 )
 from retinaface_coreml.artifacts import load_manifest
-from retinaface_coreml.buckets import closest_bucket
+from retinaface_coreml.buckets import closest_bucket, fast_buckets
 
 Detections = dict[str, np.ndarray]
 """Photo name -> (K, 5) boxes and scores, best first."""
@@ -110,7 +110,7 @@ def main() -> None:
         [
             name,
             EXPECTED_FACES[name],
-            closest_bucket(manifest.buckets, *image.shape[:2]).name,
+            closest_bucket(fast_buckets(manifest), *image.shape[:2]).name,
             *(
                 f"{match_boxes(found[c][name], reference_boxes().get(name, [])).matched}"
                 f"/{len(found[c][name])}"

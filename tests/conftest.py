@@ -81,3 +81,37 @@ def _no_coreml_on_linux(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(onnxruntime.InferenceSession, "__init__", guarded)
+
+
+def write_landms_export(source: Path, target: Path, *, opset: int = 15) -> Path:
+    """``source`` as the app's export scripts make theirs: outputs ``loc``, ``conf`` and
+    ``landms`` (not ``landmarks``), opset 12 or 15, dynamic batch, height and width.
+
+    The same network in other bytes, so the wheel does not recognise it as its own source.
+    """
+    import onnx
+    from onnx import version_converter
+
+    model = version_converter.convert_version(onnx.load(str(source)), opset)
+    for node in model.graph.node:
+        node.output[:] = ["landms" if o == "landmarks" else o for o in node.output]
+    for output in model.graph.output:
+        if output.name == "landmarks":
+            output.name = "landms"
+    onnx.save(model, str(target))
+    return target
+
+
+def write_relu_onnx(target: Path, *, input_name: str = "x", output_name: str = "y") -> Path:
+    """A valid one-node ONNX model that is not RetinaFace."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", [input_name], [output_name])],
+        "not_retinaface",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
+    onnx.save(helper.make_model(graph), str(target))
+    return target

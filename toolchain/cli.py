@@ -228,13 +228,19 @@ def package(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--from",
+    "from_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Build from your own RetinaFace ONNX (as `fetch --from`); `make models SOURCE=PATH`.",
+)
 @options.json_output
 @click.pass_context
-def build(ctx: click.Context, as_json: bool) -> None:
+def build(ctx: click.Context, from_path: Path | None, as_json: bool) -> None:
     """Run every step in order: fetch, simplify, validate, coverage, precompile, package."""
     from toolchain.pipeline import render, run_pipeline
 
-    result = run_pipeline(_recipe(ctx))
+    result = run_pipeline(_recipe(ctx), from_path=from_path)
     _emit(result.to_dict(), as_json, render)
 
 

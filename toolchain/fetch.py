@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import logging
 import subprocess
 import sys
 import tempfile
@@ -19,14 +20,17 @@ from typing import Any
 from toolchain.errors import ChecksumError, FetchError
 from toolchain.files import write_bytes, write_json
 from toolchain.recipe import Recipe
-from toolchain.source import load_onnx
+from toolchain.source import load_onnx, output_names
 from toolchain.steplog import step
 
 
 @dataclass(frozen=True, kw_only=True)
 class FetchRequest:
+    """``keep_own``: keep weights an earlier ``fetch --from`` took (what ``build`` asks)."""
+
     from_path: Path | None = None
     expected_sha256: str | None = None
+    keep_own: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,25 +55,63 @@ def source_record_path(recipe: Recipe) -> Path:
 def fetch_weights(recipe: Recipe, request: FetchRequest) -> FetchResult:
     """Write the weights to the recipe's path (atomically) and record origin and sha256."""
     target = recipe.weights.path
+    from_path = request.from_path or recipe.weights.source
     with step("fetch"):
-        if request.from_path is not None:
-            result = _take_local(target, Path(request.from_path), request.expected_sha256)
+        kept = None if from_path is not None or not request.keep_own else _kept_own(recipe)
+        if kept is not None:
+            result = kept
+        elif from_path is not None:
+            result = _take_local(recipe, Path(from_path), request.expected_sha256)
         else:
             expected = (request.expected_sha256 or recipe.weights.sha256).lower()
             result = _take_pinned(recipe, target, expected)
+        outputs = output_names(recipe, load_onnx(target), target)  # checked before, for --from
         write_json(
             source_record_path(recipe),
-            {"origin": result.origin, "path": target.name, "sha256": result.sha256},
+            {
+                "origin": result.origin,
+                "path": target.name,
+                "sha256": result.sha256,
+                "outputs": list(outputs),
+            },
         )
     return result
 
 
-def _take_local(target: Path, source: Path, expected: str | None) -> FetchResult:
+def _kept_own(recipe: Recipe) -> FetchResult | None:
+    """The weights a ``fetch --from`` wrote, if still there unchanged; else None.
+
+    Without this, ``toolchain fetch --from my_export.onnx`` followed by ``toolchain build``
+    fetched the pinned weights over the team's export and built those.
+    """
+    import json
+
+    target = recipe.weights.path
+    try:
+        record = json.loads(source_record_path(recipe).read_text())
+        data = target.read_bytes()
+    except (OSError, ValueError):
+        return None
+    origin = str(record.get("origin", ""))
+    if not origin.startswith("file:") or hashlib.sha256(data).hexdigest() != record.get("sha256"):
+        return None
+    logging.getLogger(__name__).info(
+        "keeping %s from %s (run `toolchain fetch` for the pinned weights)", target, origin
+    )
+    return FetchResult(
+        path=target, sha256=record["sha256"], origin=origin, size=len(data), downloaded=False
+    )
+
+
+def _take_local(recipe: Recipe, source: Path, expected: str | None) -> FetchResult:
+    target = recipe.weights.path
     try:
         data = source.read_bytes()
     except OSError as exc:
         raise FetchError(f"{source}: cannot read ({exc.strerror}); check the --from path") from None
-    load_onnx(source)  # refuses a truncated or corrupt file before anything is written
+    # Refuses a truncated or corrupt file, or one without RetinaFace's input and outputs,
+    # before anything is written.
+    output_names(recipe, load_onnx(source), source)
     digest = hashlib.sha256(data).hexdigest()
     if expected and digest != expected.lower():
         raise ChecksumError(

@@ -68,6 +68,7 @@ def _optional_json(path: Path) -> Any:
 def stage(recipe: Recipe) -> dict[str, Any]:
     """Copy bucket models (and a CoreML cache, if precompiled) into the package with a manifest."""
     from toolchain import simplify, validate
+    from toolchain.source import source_model
 
     simplified = _read_json(simplify.record_path(recipe), "simplify")
     validation = _read_json(validate.record_path(recipe), "validate")
@@ -104,6 +105,7 @@ def stage(recipe: Recipe) -> dict[str, Any]:
                     "width": bucket.width,
                     "file": path.name,
                     "coreml_cache_key": info["coreml_cache_key"],
+                    "full_resolution": bucket.full_resolution,
                     "nodes_source": info["nodes_before"],
                     "nodes": info["nodes_after"],
                 }
@@ -113,7 +115,7 @@ def stage(recipe: Recipe) -> dict[str, Any]:
         manifest = build_manifest(
             folder=tmp,
             model={
-                **asdict(recipe.model),
+                **asdict(source_model(recipe)),  # the output names the buckets really have
                 "source_sha256": source["sha256"],
                 "source_origin": source["origin"],
             },

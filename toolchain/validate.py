@@ -1,8 +1,9 @@
 """Step 3: every bucket model must reproduce the source model on the real photos (ORT CPU).
 
 Both models get the same letterboxed tensor (the runtime's own preprocessing), so any
-difference comes from simplification. Measuring is here; the pass/fail threshold is applied
-once, by ``check_validation``.
+difference comes from simplification. A full-resolution bucket gets each photo scaled and
+cropped to its exact size: no padding, so the source's run is the full-resolution reference.
+Measuring is here; the pass/fail threshold is applied once, by ``check_validation``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from retinaface_coreml.artifacts import ModelInfo
 from toolchain.errors import MissingInputError, ValidationFailed
 from toolchain.files import write_json
 from toolchain.recipe import Bucket, Recipe
@@ -81,7 +83,26 @@ def load_images(folder: Path) -> list[tuple[str, np.ndarray]]:
     return images
 
 
-def validate_bucket(recipe: Recipe, bucket: Bucket, source, images) -> BucketValidation:
+def cover(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``image`` scaled to cover ``height`` x ``width`` and centre-cropped to exactly that size.
+
+    A full-resolution bucket is validated on frames of its own size, so the tensor has no
+    padding and the source model's run on it is the app's unpadded full-resolution run.
+    """
+    import cv2
+
+    scale = max(height / image.shape[0], width / image.shape[1])
+    size = (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale)))
+    scaled = cv2.resize(
+        image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
+    top, left = (scaled.shape[0] - height) // 2, (scaled.shape[1] - width) // 2
+    return scaled[top : top + height, left : left + width]
+
+
+def validate_bucket(
+    recipe: Recipe, bucket: Bucket, source, images, spec: ModelInfo | None = None
+) -> BucketValidation:
     """Run source and bucket model on every image; return the differences found."""
     from retinaface_coreml.decode import decode, pairwise_iou, prior_boxes
     from retinaface_coreml.preprocess import letterbox
@@ -90,12 +111,14 @@ def validate_bucket(recipe: Recipe, bucket: Bucket, source, images) -> BucketVal
     if not path.exists():
         raise MissingInputError(f"{path}: missing; run `toolchain simplify` first")
     model = _session(str(path))
-    spec = recipe.model
+    spec = spec or recipe.model
     priors = prior_boxes(bucket.height, bucket.width, spec.strides, spec.min_sizes)
     diffs = dict.fromkeys(spec.outputs, 0.0)
     faces_source = faces_bucket = unmatched = 0
     min_iou, max_score_diff = 1.0, 0.0
     for _, image in images:
+        if bucket.full_resolution:
+            image = cover(image, bucket.height, bucket.width)
         tensor, _ = letterbox(image, bucket.height, bucket.width, spec.mean_bgr)
         want = source.run(list(spec.outputs), {spec.input: tensor})
         got = model.run(list(spec.outputs), {spec.input: tensor})
@@ -144,14 +167,15 @@ def validate_buckets(recipe: Recipe) -> ValidationResult:
     """Validate every recipe bucket; write models/build/validation.json."""
     import onnxruntime as ort
 
-    from toolchain.source import load_source
+    from toolchain.source import load_source, source_model
 
     load_source(recipe)  # checks the sha256 recorded by fetch and parses the file
+    spec = source_model(recipe)
     with step("validate"):
         source = _session(str(recipe.weights.path))
         images = load_images(recipe.validate.images)
         result = ValidationResult(
-            buckets=tuple(validate_bucket(recipe, b, source, images) for b in recipe.buckets),
+            buckets=tuple(validate_bucket(recipe, b, source, images, spec) for b in recipe.buckets),
             images=tuple(name for name, _ in images),
             onnxruntime_version=ort.__version__,
         )

@@ -14,6 +14,7 @@ from retinaface_coreml.errors import (
     UnknownBucketError,
 )
 from retinaface_coreml.faces import Face
+from retinaface_coreml.optimized import OptimizedFaceDetector
 
 __all__ = [
     "ArtifactError",
@@ -22,6 +23,7 @@ __all__ = [
     "FaceDetector",
     "ImageFormatError",
     "ONNXRetinaFaceDetector",
+    "OptimizedFaceDetector",
     "RetinaFaceError",
     "UnknownBucketError",
     "__version__",

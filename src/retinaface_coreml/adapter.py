@@ -1,30 +1,38 @@
-"""Drop-in replacement for the app's ``ONNXRetinaFaceDetector`` (same constructor, same arrays).
+"""Drop-in replacement for pyfaceau 1.4.1's ``ONNXRetinaFaceDetector``: change one import.
 
-Swap the import and keep the calling code::
+::
 
     from retinaface_coreml import ONNXRetinaFaceDetector
-    detector = ONNXRetinaFaceDetector()
-    detections, img = detector.detect_faces(frame)   # (N, 15) float32, frame
+    detector = ONNXRetinaFaceDetector("weights/retinaface_mobilenet025_coreml.onnx")
+    dets, img = detector.detect_faces(frame)   # (N, 15) float32 rows, a copy of frame
+
+Same constructor (positional or keyword, same defaults), attributes and return values; the
+README's compatibility table lists every difference and why. ``detect_faces(frame,
+resize=1.0)`` is the app's full-resolution result: the frame runs unscaled in the smallest
+bucket that holds it (a 1920x1080 frame in the 1080x1920 bucket, no padding).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
-import onnxruntime
 
-from retinaface_coreml.artifacts import load_manifest
-from retinaface_coreml.backends import CPU_EP, Runner, SessionRunner
+from retinaface_coreml import backends
+from retinaface_coreml.app_session import BucketSession, providers_for
+from retinaface_coreml.artifacts import ModelInfo
+from retinaface_coreml.buckets import FULL
 from retinaface_coreml.decode import Detections
-from retinaface_coreml.detector import FaceDetector, check_thresholds, run_network
-from retinaface_coreml.errors import ArtifactError
-from retinaface_coreml.preprocess import check_image
+from retinaface_coreml.detector import FaceDetector, check_unit_interval, run_network
+from retinaface_coreml.preprocess import check_image, to_bgr
+from retinaface_coreml.source_model import SourceModel, open_source
 
 log = logging.getLogger(__name__)
+
+# The legacy pixel convention of the app's NMS (Fast R-CNN's py_cpu_nms): width = x2 - x1 + 1.
+APP_NMS_OFFSET = 1.0
 
 
 def to_rows(detections: Detections) -> np.ndarray:
@@ -40,102 +48,172 @@ def to_rows(detections: Detections) -> np.ndarray:
     ).astype(np.float32, copy=False)
 
 
-class ONNXRetinaFaceDetector:
-    """The old class's interface on top of :class:`FaceDetector`.
+def model_cfg(model: ModelInfo) -> dict[str, Any]:
+    """The app's ``cfg`` (biubug6/Pytorch_Retinaface's ``cfg_mnet``, MIT) for this model.
 
-    ``onnx_model_path=None`` (the default) uses the packaged fixed-shape buckets, on CoreML when
-    available and ``use_coreml`` is true, else on CPU. A path instead loads that RetinaFace ONNX
-    (input ``input``; outputs ``loc``, ``conf``, ``landmarks``) on the CPU with dynamic shapes at
-    the frame's full resolution, as the old class did: slower, no bucket, no CoreML, no manifest
-    check. ``confidence_threshold`` and ``nms_threshold`` are in [0, 1].
+    The decoding keys come from the manifest; the training keys are that config's values,
+    kept so code that reads them finds them.
+    """
+    return {
+        "name": "mobilenet0.25",
+        "min_sizes": [list(sizes) for sizes in model.min_sizes],
+        "steps": list(model.strides),
+        "variance": list(model.variance),
+        "clip": False,
+        "loc_weight": 2.0,
+        "gpu_train": True,
+        "batch_size": 32,
+        "ngpu": 1,
+        "epoch": 250,
+        "decay1": 190,
+        "decay2": 220,
+        "image_size": 640,
+        "pretrain": True,
+        "return_layers": {"stage1": 1, "stage2": 2, "stage3": 3},
+        "in_channel": 32,
+        "out_channel": 64,
+    }
+
+
+def check_resize(resize: object) -> float:
+    """``resize`` as a float, or ValueError when it is not a number > 0."""
+    if not isinstance(resize, (int, float)) or isinstance(resize, bool) or not resize > 0:
+        raise ValueError(f"resize must be a number > 0, got {resize!r}")
+    return float(resize)
+
+
+class ONNXRetinaFaceDetector:
+    """pyfaceau's ONNX RetinaFace detector, served from the packaged fixed-shape buckets.
+
+    ``onnx_model_path``: the app's model path. When the file holds the bytes the wheel was
+    built from (its sha256 is in manifest.json), the packaged buckets serve it: CoreML on a
+    Mac (``use_coreml``), with the shipped cache. Any other RetinaFace ONNX (input ``input``;
+    outputs ``loc``, ``conf`` and ``landms`` or ``landmarks``) runs on the CPU at full
+    resolution, after one warning saying how to build buckets from it. ``None`` means the
+    packaged buckets. A missing file, or one that is not such a model, raises ArtifactError
+    naming it and the fix.
     """
 
     def __init__(
         self,
         onnx_model_path: str | Path | None = None,
         use_coreml: bool = True,
-        confidence_threshold: float = 0.5,
+        confidence_threshold: float = 0.02,
         nms_threshold: float = 0.4,
+        vis_threshold: float = 0.5,
+        *,
+        models_dir: str | Path | None = None,
     ) -> None:
-        check_thresholds(confidence_threshold, nms_threshold)
-        self.confidence_threshold = float(confidence_threshold)
-        self.nms_threshold = float(nms_threshold)
+        check_unit_interval(
+            confidence_threshold=confidence_threshold,
+            nms_threshold=nms_threshold,
+            vis_threshold=vis_threshold,
+        )
+        self.confidence_threshold = confidence_threshold
+        self.nms_threshold = nms_threshold
+        self.vis_threshold = vis_threshold
         self.onnx_model_path = None if onnx_model_path is None else Path(onnx_model_path)
-        self._detector: FaceDetector | None = None
-        self._runner: Runner | None = None
-        if self.onnx_model_path is None:
-            self._detector = FaceDetector(
-                backend="auto" if use_coreml else "cpu",
-                score_threshold=self.confidence_threshold,
-                nms_threshold=self.nms_threshold,
-            )
-            self._model = self._detector.manifest.model
+        self._requested = "auto" if use_coreml else "cpu"
+        self._last_backend: str | None = None
+        self._detector = FaceDetector(
+            backend=self._requested,
+            score_threshold=confidence_threshold,
+            nms_threshold=nms_threshold,
+            bucket=FULL,
+            models_dir=models_dir,
+        )
+        manifest = self._detector.manifest
+        self._source: SourceModel | None = None
+        if self.onnx_model_path is not None:
+            self._source = open_source(self.onnx_model_path, manifest)
+        self.cfg = model_cfg(manifest.model)
+        if self._source is not None and not self._source.is_packaged:
+            self.session: Any = self._source.session
         else:
-            self._model = load_manifest().model
-            self._runner = self._open_custom(self.onnx_model_path)
+            self.session = BucketSession(
+                model=manifest.model,
+                buckets=manifest.buckets,
+                runner_for=self._detector.runner,
+                providers=self._providers,
+                oversize=None if self._source is None else self._source.runner,
+            )
 
     @property
-    def backend(self) -> str | None:
-        """What ran last: ``"cpu"`` or ``"coreml"`` (``None`` before the first packaged run)."""
-        if self._detector is not None:
-            return self._detector.backend
-        return "cpu"
+    def backend(self) -> str:
+        """``"coreml"`` or ``"onnx_cpu"``, as the app names them: what runs (or will run first)."""
+        return "coreml" if backends.COREML_EP in self.session.get_providers() else "onnx_cpu"
 
-    def detect_faces(self, img: np.ndarray, resize: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-        """Detect faces; return ``(detections, img)`` with ``img`` scaled by ``resize``.
+    def _providers(self) -> list[str]:
+        if self._last_backend is not None:
+            return providers_for(self._last_backend)
+        coreml = self._requested != "cpu" and backends.coreml_available()
+        return providers_for("coreml" if coreml else "cpu")
 
-        As in the old API, the frame is first resized by ``resize`` (bilinear) and the
-        coordinates are in the pixels of that returned image; ``resize=1.0`` returns ``img``
-        itself. ``detections`` is (N, 15) float32, best score first; (0, 15) when none.
-        """
-        if not isinstance(resize, (int, float)) or isinstance(resize, bool) or not resize > 0:
-            raise ValueError(f"resize must be a number > 0, got {resize!r}")
-        img = check_image(img)
+    def preprocess_image(
+        self, img_array: np.ndarray, resize: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(tensor, img_raw)``: the frame scaled by ``resize``, BGR minus the mean, as
+        [1, 3, h, w] float32 (no padding), and a copy of the frame as given."""
+        import cv2
+
+        resize = check_resize(resize)
+        image = check_image(img_array, allow_float=True)
+        img_raw = image.copy()
+        bgr = to_bgr(image.astype(np.float32, copy=False))
         if resize != 1.0:
-            height, width = img.shape[:2]
-            size = (max(1, round(width * resize)), max(1, round(height * resize)))
-            img = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
-        if self._detector is not None:
-            return to_rows(self._detector.detect_arrays(img)), img
-        return to_rows(self._detect_custom(img)), img
+            bgr = cv2.resize(bgr, None, fx=resize, fy=resize, interpolation=cv2.INTER_LINEAR)
+        bgr = bgr - np.asarray(self._detector.manifest.model.mean_bgr, dtype=np.float32)
+        return np.ascontiguousarray(bgr.transpose(2, 0, 1)[None]), img_raw
 
-    def _open_custom(self, path: Path) -> Runner:
-        log.info(
-            "%s: running this model on the CPU at full resolution with dynamic shapes; "
-            "omit onnx_model_path to use the packaged fixed-shape models (faster, CoreML on macOS)",
-            path,
-        )
-        try:
-            session = onnxruntime.InferenceSession(str(path), providers=[CPU_EP])
-        except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/NoSuchFile types
-            raise ArtifactError(
-                f"{path}: cannot load as an ONNX model ({str(exc).splitlines()[0]}); "
-                "pass onnx_model_path=None to use the packaged models"
-            ) from None
-        inputs = [i.name for i in session.get_inputs()]
-        outputs = {o.name for o in session.get_outputs()}
-        wanted = self._model.outputs
-        if inputs != [self._model.input] or not set(wanted) <= outputs:
-            raise ArtifactError(
-                f"{path}: not a RetinaFace model this adapter can run (inputs {inputs}, outputs "
-                f"{sorted(outputs)}; expected input {self._model.input!r} and outputs "
-                f"{list(wanted)}); pass onnx_model_path=None to use the packaged models"
-            )
-        return SessionRunner(session, backend="cpu", input_name=inputs[0], output_names=wanted)
+    def detect_faces(
+        self, img_array: np.ndarray, resize: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(dets, img_raw)``: (N, 15) float32 rows ``[x1, y1, x2, y2, score, lx1, ly1, ...,
+        lx5, ly5]`` best first, in the pixels of the frame as given, and a copy of that frame.
 
-    def _detect_custom(self, img: np.ndarray) -> Detections:
-        assert self._runner is not None  # set in __init__ whenever _detector is None
-        height, width = img.shape[:2]
-        # Pad up to a multiple of the coarsest stride so every FPN level lines up with the
-        # anchors (the source model upsamples by 2 between levels).
-        pad = max(self._model.strides)
-        return run_network(
-            self._runner,
-            self._model,
-            img,
-            height=math.ceil(height / pad) * pad,
-            width=math.ceil(width / pad) * pad,
-            source=str(self.onnx_model_path),
+        The network sees the frame scaled by ``resize``; coordinates are divided back by it
+        (what the app's ``boxes * scale / resize`` means). Boxes are not clipped to the frame,
+        as in the app. Equal scores keep the network's anchor order (``decode.nms``).
+        """
+        resize = check_resize(resize)
+        image = check_image(img_array, allow_float=True)
+        img_raw = image.copy()
+        height, width = image.shape[:2]
+        model = self._detector.manifest.model
+        if self._source is not None and not self._source.is_packaged:
+            runner, source = self._source.runner, str(self._source.path)
+            net_h, net_w = max(1, round(height * resize)), max(1, round(width * resize))
+        else:
+            bucket = self._detector.bucket_for(height, width, resize=resize)
+            runner = self._detector.runner(bucket)
+            source = str(self._detector.manifest.path(bucket.file))
+            net_h, net_w = bucket.height, bucket.width
+        found = run_network(
+            runner,
+            model,
+            image,
+            height=net_h,
+            width=net_w,
+            source=source,
             score_threshold=self.confidence_threshold,
             nms_threshold=self.nms_threshold,
+            resize=resize,
+            clip=False,
+            nms_offset=APP_NMS_OFFSET,
+            allow_float=True,
         )
+        self._last_backend = runner.backend
+        return to_rows(found), img_raw
+
+    def get_face(
+        self, img_array: np.ndarray, resize: float = 1.0
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(face_crop, dets)`` for the best face, or ``(None, None)`` when there is none or
+        its score is below ``vis_threshold``. The crop is a view of the returned frame copy."""
+        dets, img_raw = self.detect_faces(img_array, resize)
+        if len(dets) == 0 or dets[0, 4] < self.vis_threshold:
+            return None, None
+        # Truncate as the app's astype(int) does, but clip at 0: a negative start would wrap
+        # around in numpy slicing and give an empty or wrong crop.
+        x1, y1, x2, y2 = np.maximum(dets[0, :4].astype(int), 0)
+        return img_raw[y1:y2, x1:x2], dets

@@ -64,6 +64,7 @@ class BucketInfo:
     width: int
     file: str
     coreml_cache_key: str
+    full_resolution: bool = False  # made for one frame size, e.g. 1080x1920; not padded
 
     @property
     def aspect(self) -> float:
@@ -80,12 +81,19 @@ class Manifest:
     files: dict[str, str]
     raw: dict[str, Any]
 
+    @property
+    def source_sha256(self) -> str | None:
+        """sha256 of the ONNX the buckets were built from (``toolchain fetch`` recorded it)."""
+        return self.raw["model"].get("source_sha256")
+
     def bucket(self, name: str) -> BucketInfo:
         for bucket in self.buckets:
             if bucket.name == name:
                 return bucket
         known = ", ".join(b.name for b in self.buckets)
-        raise UnknownBucketError(f"unknown bucket {name!r}; this install has: {known}, or 'auto'")
+        raise UnknownBucketError(
+            f"unknown bucket {name!r}; this install has: {known}, or 'auto' or 'full'"
+        )
 
     def path(self, relpath: str) -> Path:
         """Absolute path of a manifest entry, e.g. ``<site-packages>/.../models/384x640.onnx``."""
@@ -158,6 +166,7 @@ def _parse(raw: dict[str, Any], root: Path) -> Manifest:
             width=int(b["width"]),
             file=b["file"],
             coreml_cache_key=b["coreml_cache_key"],
+            full_resolution=bool(b.get("full_resolution", False)),
         )
         for b in raw["buckets"]
     )

@@ -70,17 +70,30 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression; indices of kept boxes, highest score first."""
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, *, offset: float = 0.0
+) -> np.ndarray:
+    """Greedy non-maximum suppression; indices of kept boxes, highest score first.
+
+    Equal scores keep their input order (a stable sort): for decoded anchors, the one earlier
+    in the network's output order comes first (finer stride, then top to bottom, left to
+    right, smaller anchor), so the result never depends on the sort algorithm. ``offset=1``
+    measures widths as ``x2 - x1 + 1``, the pixel convention of Fast R-CNN's ``py_cpu_nms``
+    that the app's post-processing uses.
+    """
     order = np.argsort(-scores, kind="stable")
     x1, y1, x2, y2 = boxes.T
-    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    areas = np.maximum(x2 - x1 + offset, 0) * np.maximum(y2 - y1 + offset, 0)
     keep = []
     while order.size:
         best, rest = order[0], order[1:]
         keep.append(best)
-        w = np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0, None)
-        h = np.clip(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0, None)
+        w = np.clip(
+            np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + offset, 0, None
+        )
+        h = np.clip(
+            np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + offset, 0, None
+        )
         inter = w * h
         iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-9)
         order = rest[iou <= iou_threshold]
@@ -96,11 +109,15 @@ def decode(
     variance: tuple[float, float],
     score_threshold: float,
     nms_threshold: float,
+    scale: tuple[float, float] = (1.0, 1.0),
+    nms_offset: float = 0.0,
 ) -> Detections:
-    """Decode one image's raw outputs (N, 4), (N, 2), (N, 10) into faces in input pixels.
+    """Decode one image's raw outputs (N, 4), (N, 2), (N, 10) into faces, best first.
 
-    Only anchors scoring above ``score_threshold`` are decoded, so the cost follows the number
-    of candidates, not the 16800 anchors.
+    Coordinates are input pixels divided by ``scale`` (x, y): frame pixels when ``scale`` is
+    the letterbox's. NMS runs on those (``nms_offset``: see :func:`nms`). Only anchors scoring
+    above ``score_threshold`` are decoded, so the cost follows the number of candidates, not
+    the 16800 anchors.
     """
     scores = conf[:, 1]
     (candidates,) = np.nonzero(scores > score_threshold)
@@ -111,7 +128,10 @@ def decode(
     boxes = np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
     points = landmarks[candidates].reshape(-1, 5, 2) * variance[0] * p[:, None, 2:]
     points += p[:, None, :2]
-    kept = nms(boxes, scores[candidates], nms_threshold)
+    if scale != (1.0, 1.0):
+        boxes /= np.array([scale[0], scale[1], scale[0], scale[1]], dtype=boxes.dtype)
+        points /= np.array(scale, dtype=points.dtype)
+    kept = nms(boxes, scores[candidates], nms_threshold, offset=nms_offset)
     return Detections(
         boxes=boxes[kept].astype(np.float32, copy=False),
         scores=scores[candidates][kept].astype(np.float32, copy=False),

@@ -10,7 +10,7 @@ import numpy as np
 
 from retinaface_coreml import backends
 from retinaface_coreml.artifacts import MODELS_DIR, BucketInfo, ModelInfo, load_manifest
-from retinaface_coreml.buckets import AUTO, resolve_bucket
+from retinaface_coreml.buckets import AUTO, FULL, fast_buckets, resolve_bucket
 from retinaface_coreml.decode import Detections, decode, prior_boxes
 from retinaface_coreml.errors import ArtifactError
 from retinaface_coreml.faces import Face, faces_from
@@ -21,7 +21,12 @@ log = logging.getLogger(__name__)
 
 def check_thresholds(score_threshold: float, nms_threshold: float) -> None:
     """Raise ValueError naming the accepted range when a threshold is outside it."""
-    for name, value in (("score_threshold", score_threshold), ("nms_threshold", nms_threshold)):
+    check_unit_interval(score_threshold=score_threshold, nms_threshold=nms_threshold)
+
+
+def check_unit_interval(**values: float) -> None:
+    """Raise ValueError naming the first keyword whose value is not a number in [0, 1]."""
+    for name, value in values.items():
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         # NaN fails both comparisons, so it is refused too.
         if not ok or not 0.0 <= value <= 1.0:
@@ -38,13 +43,21 @@ def run_network(
     source: str,
     score_threshold: float,
     nms_threshold: float,
+    resize: float = 1.0,
+    clip: bool = True,
+    nms_offset: float = 0.0,
+    allow_float: bool = False,
 ) -> Detections:
     """Detect in one checked frame with a ``height`` x ``width`` network input; frame pixels out.
 
-    Boxes are clipped to the frame; landmarks are not (a point may sit just outside it).
-    ``source`` names the model file for error messages.
+    The frame is scaled by ``resize`` (or less, to fit). Boxes are clipped to the frame when
+    ``clip``; landmarks never are (a point may sit just outside it). ``source`` names the model
+    file for error messages. ``nms_offset`` and ``allow_float``: see ``decode.nms`` and
+    ``preprocess.check_image``.
     """
-    tensor, box = letterbox(image, height, width, model.mean_bgr)
+    tensor, box = letterbox(
+        image, height, width, model.mean_bgr, max_scale=resize, allow_float=allow_float
+    )
     loc, conf, landmarks = (output[0] for output in runner.run(tensor))
     priors = prior_boxes(height, width, model.strides, model.min_sizes)
     if loc.shape[0] != priors.shape[0]:
@@ -60,7 +73,11 @@ def run_network(
         variance=model.variance,
         score_threshold=score_threshold,
         nms_threshold=nms_threshold,
-    ).scaled(box.scale_x, box.scale_y)
+        scale=(box.scale_x, box.scale_y),
+        nms_offset=nms_offset,
+    )
+    if not clip:
+        return found
     limits = np.array([box.width, box.height, box.width, box.height], dtype=np.float32)
     return Detections(
         boxes=np.clip(found.boxes, 0, limits),
@@ -72,9 +89,12 @@ def run_network(
 class FaceDetector:
     """RetinaFace (mobilenet0.25) on the packaged fixed-shape buckets.
 
-    ``backend`` is ``"auto"``, ``"cpu"`` or ``"coreml"``; ``bucket`` is ``"auto"`` (closest
-    aspect ratio per frame) or a bucket name such as ``"384x640"``; ``models_dir`` defaults to
-    the installed package's models. After a call to ``detect``, the attributes ``backend`` and
+    ``backend`` is ``"auto"``, ``"cpu"`` or ``"coreml"``. ``bucket`` is ``"auto"`` (the fast
+    default: the small bucket closest in aspect ratio, the frame shrunk to fit), ``"full"``
+    (full resolution: the smallest bucket that holds the frame unshrunk, e.g. ``1080x1920`` for
+    a 1080p frame, which then runs with no rescaling; see ``buckets.fitting_bucket``) or a
+    bucket name such as ``"384x640"``. ``models_dir`` defaults to the installed package's
+    models. After a call to ``detect``, the attributes ``backend`` and
     ``bucket`` say what ran (``None`` before the first call). Safe to share between threads.
     """
 
@@ -93,7 +113,7 @@ class FaceDetector:
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.manifest = load_manifest(Path(models_dir) if models_dir is not None else MODELS_DIR)
-        if bucket != AUTO:
+        if bucket not in (AUTO, FULL):
             self.manifest.bucket(bucket)  # UnknownBucketError now, not at the first frame
         self.backend: str | None = None
         self.bucket: str | None = None
@@ -107,9 +127,8 @@ class FaceDetector:
     def detect_arrays(self, image: np.ndarray) -> Detections:
         """Like ``detect`` but as arrays: boxes (K, 4), scores (K,), landmarks (K, 5, 2)."""
         image = check_image(image)
-        height, width = image.shape[:2]
-        bucket = resolve_bucket(self.manifest, self.requested_bucket, height, width)
-        runner = self._runner(bucket)
+        bucket = self.bucket_for(*image.shape[:2])
+        runner = self.runner(bucket)
         found = run_network(
             runner,
             self.manifest.model,
@@ -123,6 +142,10 @@ class FaceDetector:
         self.backend, self.bucket = runner.backend, bucket.name
         return found
 
+    def bucket_for(self, height: int, width: int, *, resize: float = 1.0) -> BucketInfo:
+        """The bucket a ``height`` x ``width`` frame scaled by ``resize`` runs in."""
+        return resolve_bucket(self.manifest, self.requested_bucket, height, width, resize=resize)
+
     def warmup(self, progress: backends.Progress | None = None) -> None:
         """Verify and prepare every bucket this detector may use, and keep their runners open."""
         buckets = self._buckets()
@@ -133,14 +156,16 @@ class FaceDetector:
             for name, runner in ready.items():
                 self._runners.setdefault(name, runner)
         for bucket in buckets:
-            self._runner(bucket)  # opens any bucket warmup did not (an unusable cache dir)
+            self.runner(bucket)  # opens any bucket warmup did not (an unusable cache dir)
 
     def _buckets(self) -> tuple[BucketInfo, ...]:
         if self.requested_bucket == AUTO:
+            return fast_buckets(self.manifest)
+        if self.requested_bucket == FULL:
             return self.manifest.buckets
         return (self.manifest.bucket(self.requested_bucket),)
 
-    def _runner(self, bucket: BucketInfo) -> backends.Runner:
+    def runner(self, bucket: BucketInfo) -> backends.Runner:
         """The bucket's runner, opened on first use and kept."""
         runner = self._runners.get(bucket.name)
         if runner is None:

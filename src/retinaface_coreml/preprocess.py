@@ -14,11 +14,17 @@ ACCEPTED_FORMATS = (
 )
 
 
-def check_image(image: object) -> np.ndarray:
-    """Return ``image`` if the detector can take it, else raise ImageFormatError saying why."""
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_image(image: object, *, allow_float: bool = False) -> np.ndarray:
+    """Return ``image`` if the detector can take it, else raise ImageFormatError saying why.
+
+    ``allow_float`` also takes float32/float64 pixels in 0-255 (the app's classes accept them).
+    """
     if not isinstance(image, np.ndarray):
         raise ImageFormatError(f"expected {ACCEPTED_FORMATS}; got {type(image).__name__}")
-    if image.dtype != np.uint8:
+    if image.dtype != np.uint8 and not (allow_float and image.dtype in FLOAT_DTYPES):
         hint = " (scale floats in [0, 1] with (img * 255).round().astype(np.uint8))"
         raise ImageFormatError(
             f"image dtype {image.dtype} is not supported; expected {ACCEPTED_FORMATS}"
@@ -33,7 +39,7 @@ def check_image(image: object) -> np.ndarray:
     return image
 
 
-def _to_bgr(image: np.ndarray) -> np.ndarray:
+def to_bgr(image: np.ndarray) -> np.ndarray:
     """Three BGR channels from a checked gray, BGR or BGRA image."""
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
@@ -57,18 +63,27 @@ class Letterbox:
 
 
 def letterbox(
-    image: np.ndarray, height: int, width: int, mean_bgr: tuple[float, float, float]
+    image: np.ndarray,
+    height: int,
+    width: int,
+    mean_bgr: tuple[float, float, float],
+    *,
+    max_scale: float = 1.0,
+    allow_float: bool = False,
 ) -> tuple[np.ndarray, Letterbox]:
     """Shrink ``image`` to fit ``height`` x ``width`` keeping its aspect ratio, pad, normalise.
 
-    Smaller frames are padded, never enlarged: upscaling adds no detail and produced a false
-    positive on the cat photo (skimage_chelsea.png) in every bucket. Returns the
-    [1, 3, height, width] float32 tensor (BGR minus ``mean_bgr``, padding 0) and the mapping
-    back to frame pixels.
+    The frame is scaled by ``max_scale`` (the app's ``resize``), or less when that does not
+    fit. By default smaller frames are padded, never enlarged: upscaling adds no detail and
+    produced a false positive on the cat photo (skimage_chelsea.png) in every bucket. Returns
+    the [1, 3, height, width] float32 tensor (BGR minus ``mean_bgr``, padding 0) and the
+    mapping back to frame pixels.
     """
-    image = check_image(image)
+    image = check_image(image, allow_float=allow_float)
+    if image.dtype == np.float64:
+        image = image.astype(np.float32)  # cv2's colour conversions take float32, not float64
     frame_h, frame_w = image.shape[:2]
-    scale = min(1.0, height / frame_h, width / frame_w)
+    scale = min(max_scale, height / frame_h, width / frame_w)
     new_h = min(height, max(1, round(frame_h * scale)))
     new_w = min(width, max(1, round(frame_w * scale)))
     if (new_h, new_w) != (frame_h, frame_w):
@@ -76,7 +91,7 @@ def letterbox(
         # from 1920x1448), with the same 25/25 faces and no false positive on the test photos at
         # full size and shrunk to 0.5 and 0.3 (benchmarks/accuracy.py measures it).
         image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    bgr = _to_bgr(image)
+    bgr = to_bgr(image)
     tensor = np.zeros((1, 3, height, width), dtype=np.float32)
     mean = np.asarray(mean_bgr, dtype=np.float32)
     # One contiguous plane per channel, subtracted straight into the tensor: 6x faster than

@@ -123,7 +123,8 @@ def test_info_json(package_models, capsys) -> None:
     assert set(record) == {"version", "models_dir", "backends", "buckets", "manifest_problems"}
     assert record["manifest_problems"] == []
     names = [b["name"] for b in record["buckets"]]
-    assert sorted(names) == ["384x640", "480x640", "640x384", "640x480", "640x640"]
+    fast = ["384x640", "480x640", "640x384", "640x480", "640x640"]
+    assert sorted(names) == sorted([*fast, "1080x1920", "1920x1080", "720x1280", "1280x720"])
     assert [b["name"] for b in record["backends"]["buckets"]] == names
     if sys.platform != "darwin":
         assert record["backends"]["coreml"]["available"] is False

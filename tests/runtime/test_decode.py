@@ -112,3 +112,39 @@ def test_pairwise_iou_matches_the_scalar_definition() -> None:
             assert table[i, j] == pytest.approx(iou(boxes[i], boxes[4 + j]))
     assert pairwise_iou(boxes[:1], boxes[:1])[0, 0] == pytest.approx(1.0)
     assert pairwise_iou(np.zeros((0, 4)), boxes).shape == (0, 9)
+
+
+def test_equal_scores_keep_the_anchor_order_whatever_the_sort() -> None:
+    # Five far-apart boxes, all scoring exactly 1.0 (a saturated softmax), one lower: the
+    # ties come out in input (anchor) order, never in an order the sort algorithm picks.
+    boxes = np.array([[i * 100, 0, i * 100 + 50, 50] for i in range(6)], dtype=np.float32)
+    scores = np.array([1.0, 1.0, 0.5, 1.0, 1.0, 1.0], dtype=np.float32)
+    assert nms(boxes, scores, 0.4).tolist() == [0, 1, 3, 4, 5, 2]
+    # Of two overlapping boxes with equal scores, the earlier anchor is kept.
+    pair = np.array([[0, 0, 50, 50], [2, 2, 52, 52]], dtype=np.float32)
+    assert nms(pair, np.ones(2, np.float32), 0.4).tolist() == [0]
+    many = np.repeat(boxes[:1], 300, axis=0) + np.arange(300, dtype=np.float32)[:, None] * 100
+    assert nms(many, np.ones(300, np.float32), 0.4).tolist() == list(range(300))
+
+
+def test_nms_offset_is_the_apps_plus_one_pixel_convention() -> None:
+    # Two 10-px boxes overlapping by 4 px: IoU 40/160 = 0.25 measured as x2 - x1, but
+    # 55/187 = 0.294 with the +1 of py_cpu_nms; a threshold between them tells them apart.
+    boxes = np.array([[0, 0, 10, 10], [6, 0, 16, 10]], dtype=np.float32)
+    scores = np.array([0.9, 0.8], dtype=np.float32)
+    assert nms(boxes, scores, 0.27).tolist() == [0, 1]
+    assert nms(boxes, scores, 0.27, offset=1.0).tolist() == [0]
+
+
+def test_decode_scale_maps_to_frame_pixels_before_nms() -> None:
+    priors = prior_boxes(64, 64, (8, 16, 32), ((16, 32), (64, 128), (256, 512)))
+    loc = np.zeros((len(priors), 4), np.float32)
+    conf = np.zeros((len(priors), 2), np.float32)
+    conf[0, 1] = 0.9
+    landmarks = np.zeros((len(priors), 10), np.float32)
+    found = decode(
+        loc, conf, landmarks, priors,
+        variance=(0.1, 0.2), score_threshold=0.5, nms_threshold=0.4, scale=(0.5, 0.25),
+    )  # fmt: skip
+    np.testing.assert_allclose(found.boxes[0], [-8, -16, 24, 48])  # [-4, -4, 12, 12] / scale
+    np.testing.assert_allclose(found.landmarks[0], [[8, 16]] * 5)

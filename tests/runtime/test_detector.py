@@ -21,6 +21,7 @@ from tests.runtime.photos import load_photo, unmatched
 
 GROUP_PHOTOS = [name for name in EXPECTED_FACES if name.startswith("faceapi_")]
 BUCKETS = ["640x640", "480x640", "640x480", "384x640", "640x384"]
+FULL_BUCKETS = ["1080x1920", "1920x1080", "720x1280", "1280x720"]
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_FACES))
@@ -131,8 +132,8 @@ def test_bad_images_raise_value_error_naming_the_formats(detector, image) -> Non
 
 
 def test_unknown_bucket_is_refused_at_construction(package_models) -> None:
-    with pytest.raises(UnknownBucketError, match=r"'720x1280'.*384x640"):
-        FaceDetector(bucket="720x1280", models_dir=package_models)
+    with pytest.raises(UnknownBucketError, match=r"'720x720'.*384x640.*or 'auto' or 'full'"):
+        FaceDetector(bucket="720x720", models_dir=package_models)
 
 
 @pytest.mark.parametrize(
@@ -202,10 +203,14 @@ def test_missing_model_file_names_it(package_models, tmp_path) -> None:
 
 def test_warmup_reports_each_bucket(package_models) -> None:
     lines: list[str] = []
-    everything = FaceDetector(models_dir=package_models)
-    everything.warmup(progress=lines.append)
-    assert sorted(b.name for b in everything.manifest.buckets) == sorted(BUCKETS)
+    fast = FaceDetector(models_dir=package_models)
+    fast.warmup(progress=lines.append)
+    assert sorted(b.name for b in fast.manifest.buckets) == sorted(BUCKETS + FULL_BUCKETS)
     assert all(any(name in line for line in lines) for name in BUCKETS), lines
+    assert not any(name in line for line in lines for name in FULL_BUCKETS), lines
+    lines.clear()
+    FaceDetector(bucket="full", models_dir=package_models).warmup(progress=lines.append)
+    assert all(any(name in line for line in lines) for name in BUCKETS + FULL_BUCKETS), lines
     lines.clear()
     FaceDetector(bucket="640x384", models_dir=package_models).warmup(progress=lines.append)
     assert any("640x384" in line for line in lines)
@@ -225,9 +230,9 @@ def test_warmup_reads_each_bucket_once_and_detect_reuses_it(package_models, monk
     monkeypatch.setattr(Manifest, "read_verified", counting)
     detector = FaceDetector(backend="cpu", models_dir=package_models)
     detector.warmup()
-    assert sorted(reads) == sorted(b.file for b in detector.manifest.buckets)
+    assert sorted(reads) == sorted(f"{name}.onnx" for name in BUCKETS)
     detector.detect(load_photo("skimage_astronaut.png"))
-    assert len(reads) == len(detector.manifest.buckets)
+    assert len(reads) == len(BUCKETS)
 
 
 def test_face_to_dict(detector) -> None:

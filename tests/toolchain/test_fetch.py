@@ -8,6 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from tests.conftest import write_landms_export, write_relu_onnx
 from toolchain.cli import cli
 from toolchain.fetch import FetchRequest, _bytes_literal, fetch_weights
 from toolchain.recipe import load_recipe
@@ -55,7 +56,7 @@ def test_from_path_records_the_users_checksum(project: Path, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     record = json.loads((project / "models" / "build" / "source.json").read_text())
     assert record == {"origin": "file:own.onnx", "path": "retinaface_mobilenet025.onnx",
-                      "sha256": PINNED}  # fmt: skip
+                      "sha256": PINNED, "outputs": ["loc", "conf", "landmarks"]}  # fmt: skip
 
 
 def test_from_path_that_is_not_onnx_exits_2(project: Path, tmp_path: Path) -> None:
@@ -76,3 +77,64 @@ def test_from_path_with_wrong_expected_sha_exits_2(project: Path, tmp_path: Path
 def test_bytes_literal_is_read_without_executing() -> None:
     source = "import os\nos.system('false')\nWEIGHTS = b'\\x08\\x01'\nOTHER = 1\n"
     assert _bytes_literal(source, "WEIGHTS", "weights.py") == b"\x08\x01"
+
+
+def _recipe(project: Path):
+    return load_recipe(project / "models" / "retinaface.toml")
+
+
+def test_an_app_style_export_records_its_output_names(project: Path, tmp_path: Path) -> None:
+    own = write_landms_export(
+        project / "weights" / "retinaface_mobilenet025.onnx", tmp_path / "e.onnx"
+    )
+    result = run(project, "fetch", "--from", str(own))
+    assert result.exit_code == 0, result.output
+    record = json.loads((project / "models" / "build" / "source.json").read_text())
+    assert record["outputs"] == ["loc", "conf", "landms"] and record["origin"] == "file:e.onnx"
+    assert record["sha256"] == hashlib.sha256(own.read_bytes()).hexdigest() != PINNED
+
+
+def test_build_keeps_the_export_fetch_from_took(project: Path, tmp_path: Path) -> None:
+    """`toolchain fetch --from x` then `toolchain build` used to fetch the pin over x."""
+    own = write_landms_export(
+        project / "weights" / "retinaface_mobilenet025.onnx", tmp_path / "e.onnx"
+    )
+    fetch_weights(_recipe(project), FetchRequest(from_path=own))
+    kept = fetch_weights(_recipe(project), FetchRequest(keep_own=True))  # what build asks
+    digest = hashlib.sha256(own.read_bytes()).hexdigest()
+    assert kept.sha256 == digest and kept.origin == "file:e.onnx" and not kept.downloaded
+    weights = project / "weights" / "retinaface_mobilenet025.onnx"
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest
+    # A plain `toolchain fetch` goes back to the pin.
+    assert fetch_weights(_recipe(project), FetchRequest()).sha256 == PINNED
+
+
+def test_the_recipe_names_a_source(project: Path) -> None:
+    weights = project / "weights"
+    write_landms_export(weights / "retinaface_mobilenet025.onnx", weights / "team.onnx")
+    recipe_path = project / "models" / "retinaface.toml"
+    text = recipe_path.read_text()
+    recipe_path.write_text(
+        text.replace('# source = "weights/my_export.onnx"', 'source = "weights/team.onnx"')
+    )
+    result = fetch_weights(_recipe(project), FetchRequest(keep_own=True))
+    assert result.origin == "file:team.onnx"
+    assert result.sha256 == hashlib.sha256((weights / "team.onnx").read_bytes()).hexdigest()
+
+
+def test_an_onnx_that_is_not_retinaface_exits_2_and_writes_nothing(
+    project: Path, tmp_path: Path
+) -> None:
+    relu = write_relu_onnx(tmp_path / "relu.onnx", input_name="input", output_name="loc")
+    weights = project / "weights" / "retinaface_mobilenet025.onnx"
+    before = weights.read_bytes()
+    result = run(project, "fetch", "--from", str(relu))
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "relu.onnx: not a RetinaFace export" in result.output and "landms" in result.output
+    assert weights.read_bytes() == before
+
+
+def test_build_from_a_missing_file_exits_2_in_one_line(project: Path, tmp_path: Path) -> None:
+    result = run(project, "build", "--from", str(tmp_path / "nope.onnx"))
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "nope.onnx: cannot read" in result.output and "Traceback" not in result.output
