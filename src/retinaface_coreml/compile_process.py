@@ -43,8 +43,8 @@ def start(
     layout: CacheLayout, key: str, *, models_dir: Path, bucket: str, env: Mapping[str, str]
 ) -> subprocess.Popen:
     """Start the compile child for ``key``, or return the one this process started and that
-    still runs. Its output goes to ``layout.log_path(key)``, never to the caller's streams (a
-    pipe held open by it would keep a caller's ``subprocess.run`` waiting).
+    still runs. Its output is appended to ``layout.log_path(key)``, never to the caller's streams
+    (a pipe held open by it would keep a caller's ``subprocess.run`` waiting).
     """
     entry = layout.entry(key)
     with _started_lock:
@@ -52,7 +52,7 @@ def start(
         if running is not None and running.poll() is None:
             return running
         layout.dir.mkdir(parents=True, exist_ok=True)
-        with open(layout.log_path(key), "wb") as out:
+        with open(layout.log_path(key), "ab") as out:  # appended: a waiting child keeps the log
             process = subprocess.Popen(
                 command(models_dir, bucket),
                 stdin=subprocess.DEVNULL,

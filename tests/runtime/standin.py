@@ -9,11 +9,12 @@ Two levels, one behaviour:
 
 It keeps ORT's cache contract (spec §5.3-§5.4): given a cache directory, a missing
 ``<dir>/<key>/`` is "compiled" and an existing one is a hit, loaded without a check. A compile
-spends ``compile_seconds`` inside one real ``onnxruntime.InferenceSession`` (constant-folding a
-chain of MatMuls), as ORT's convert-and-compile does: on ORT 1.21-1.30 it holds the GIL for all of
-it, and on 1.31+ an interpreter exiting meanwhile aborts. Then it writes ORT's folder layout file by
-file. The "compiled model" is the ONNX bucket model itself, so a hit returns a real CPU session
-built from the published files: a truncated file fails to load, as a half-written entry would.
+spends ``compile_seconds`` inside real ``onnxruntime.InferenceSession`` calls of 1.5 s or more
+each (constant-folding a chain of MatMuls), as ORT's convert-and-compile does: ORT 1.21-1.30
+holds the GIL all that time, and on 1.31+ an interpreter exiting meanwhile aborts. Then it writes
+ORT's folder layout file by file. The "compiled model" is the ONNX bucket model itself, so a hit
+returns a real CPU session built from the published files: a truncated file fails to load, as a
+half-written entry would.
 
 Every compile and hit is appended to ``events`` (one line per event, O_APPEND: safe across
 processes), which is how the tests count compiles and tell which process did what.
@@ -117,7 +118,7 @@ class StandIn:
             os.close(fd)
 
 
-# --- seconds inside one real InferenceSession -------------------------------------------------
+# --- seconds inside real InferenceSession calls -----------------------------------------------
 
 _SIZE = 512
 _seconds_per_matmul: float | None = None
@@ -152,8 +153,18 @@ def _one_thread() -> onnxruntime.SessionOptions:
     return options
 
 
+CHUNK_SECONDS = 1.5
+"""Longest single session creation: longer than the 1 s a caller may be held up, so a compile
+moved onto a caller's thread under ORT 1.21-1.30 (GIL held) fails the cold-start tests."""
+
+_MAX_MATMULS = 300
+"""ORT keeps every folded 1 MiB intermediate until the session is built: at most ~300 MiB."""
+
+
 def burn(seconds: float) -> None:
-    """Spend about ``seconds`` inside a single ``onnxruntime.InferenceSession(...)`` call."""
+    """Spend about ``seconds`` inside ``onnxruntime.InferenceSession(...)`` calls of at least
+    ``CHUNK_SECONDS`` each (one call when ``seconds`` is shorter), memory bounded.
+    """
     global _seconds_per_matmul
     if seconds <= 0:
         return
@@ -166,8 +177,11 @@ def burn(seconds: float) -> None:
             onnxruntime.InferenceSession(_burner(matmuls), _one_thread(), providers=[CPU_EP])
             timings.append(time.perf_counter() - started)
         _seconds_per_matmul = max((timings[2] - timings[1]) / 40, 1e-3)
-    matmuls = max(1, round(seconds / _seconds_per_matmul))
-    onnxruntime.InferenceSession(_burner(matmuls), _one_thread(), providers=[CPU_EP])
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        chunk = max(min(left, CHUNK_SECONDS), min(seconds, CHUNK_SECONDS))
+        matmuls = min(_MAX_MATMULS, max(1, round(chunk / _seconds_per_matmul)))
+        onnxruntime.InferenceSession(_burner(matmuls), _one_thread(), providers=[CPU_EP])
 
 
 # --- the runtime's two seams -------------------------------------------------------------------

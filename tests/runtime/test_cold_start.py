@@ -1,7 +1,7 @@
 """A cold CoreML cache as a user meets it: the real CLI and detector, the real compile child.
 
 The CoreML EP is the stand-in at the runtime's two seams (tests/runtime/standin.py), in every
-process: its compile spends seconds inside one real ``onnxruntime.InferenceSession``, so a
+process: its compile spends seconds inside real ``onnxruntime.InferenceSession`` calls, so a
 compile left on a thread of the caller would hold the GIL (ORT 1.21-1.30) or abort the process
 at exit (ORT 1.31+). ``make test-ort130`` runs this file under onnxruntime 1.30.0 too.
 
