@@ -135,7 +135,7 @@ class ONNXRetinaFaceDetector:
                 buckets=manifest.buckets,
                 runner_for=self._detector.runner,
                 providers=self._providers,
-                oversize=None if self._source is None else self._source.runner,
+                source=None if self._source is None else self._source.runner,
             )
 
     @property

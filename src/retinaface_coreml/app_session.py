@@ -1,10 +1,12 @@
 """``detector.session`` for the app's classes: ``run(None, {"input": nchw})`` on the buckets.
 
 The app's code feeds the network a mean-subtracted [N, 3, H, W] float32 tensor of any size and
-reads ``loc``, ``conf`` and ``landms`` for that size's anchors. Here the tensor is padded into
-the smallest bucket that holds it, and each output keeps the anchors of the unpadded size (the
-bucket's grid, cut to the tensor's rows and columns per stride). A tensor larger than every
-bucket runs on the CPU in the source ONNX when the detector was given its path; otherwise it
+reads ``loc``, ``conf`` and ``landms`` for that size's anchors. A tensor of a bucket's exact
+size runs in that bucket (the same numbers as the dynamic-shape model). Any other size runs in
+the source ONNX on the CPU when the detector was given its path (exact, at the app's speed);
+without it, the tensor is padded into the smallest bucket that holds it and each output keeps
+the anchors of the unpadded size (the bucket's grid cut to the tensor's rows and columns per
+stride; values near the padded edge differ). A tensor larger than every bucket, with no path,
 is refused with a ValueError saying so.
 """
 
@@ -55,8 +57,8 @@ def crop_anchors(
 class BucketSession:
     """The parts of ``onnxruntime.InferenceSession`` the app's code uses, on the buckets.
 
-    ``runner_for`` opens (or returns the open) runner of a bucket; ``oversize`` runs a tensor
-    no bucket holds (the source ONNX on the CPU), or is None.
+    ``runner_for`` opens (or returns the open) runner of a bucket; ``source`` runs the source
+    ONNX at any size on the CPU (None when the detector was not given its path).
     """
 
     def __init__(
@@ -66,13 +68,13 @@ class BucketSession:
         buckets: Sequence[BucketInfo],
         runner_for: Callable[[BucketInfo], Runner],
         providers: Callable[[], list[str]],
-        oversize: Runner | None = None,
+        source: Runner | None = None,
     ) -> None:
         self._model = model
         self._buckets = tuple(buckets)
         self._runner_for = runner_for
         self._providers = providers
-        self._oversize = oversize
+        self._source = source
 
     def get_providers(self) -> list[str]:
         """``["CoreMLExecutionProvider", "CPUExecutionProvider"]`` on CoreML, else the CPU's."""
@@ -119,15 +121,16 @@ class BucketSession:
     def _run_one(self, tensor: np.ndarray) -> list[np.ndarray]:
         height, width = tensor.shape[2:]
         bucket = fitting_bucket(self._buckets, height, width)
+        exact = (bucket.height, bucket.width) == (height, width)
+        if not exact and self._source is not None:
+            return self._source.run(np.ascontiguousarray(tensor))
         if bucket.height < height or bucket.width < width:
-            if self._oversize is None:
-                largest = max(self._buckets, key=lambda b: b.height * b.width).name
-                raise ValueError(
-                    f"input {height}x{width} is larger than every packaged bucket (largest "
-                    f"{largest}); pass the source model's path as onnx_model_path to run it "
-                    "on the CPU, or resize the frame"
-                )
-            return self._oversize.run(np.ascontiguousarray(tensor))
+            largest = max(self._buckets, key=lambda b: b.height * b.width).name
+            raise ValueError(
+                f"input {height}x{width} is larger than every packaged bucket (largest "
+                f"{largest}); pass the source model's path as onnx_model_path to run it "
+                "on the CPU, or resize the frame"
+            )
         padded = np.zeros((1, 3, bucket.height, bucket.width), dtype=np.float32)
         padded[:, :, :height, :width] = tensor
         outputs = self._runner_for(bucket).run(padded)
