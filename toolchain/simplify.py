@@ -61,16 +61,31 @@ def cache_key(model_name: str, bucket: Bucket, content: bytes) -> str:
     return key
 
 
-def simplify_bucket(source, bucket: Bucket, *, model_name: str, input_name: str):
-    """Return (static ModelProto with COREML_CACHE_KEY stamped, its cache key)."""
-    import onnx
-    import onnxsim
+def simplify_bucket(
+    source,
+    bucket: Bucket,
+    *,
+    model_name: str,
+    input_name: str,
+    ort_version: str = "1.32",
+    model_format: str = "mlprogram",
+):
+    """Return (static ModelProto with COREML_CACHE_KEY stamped, its cache key).
 
-    model, ok = onnxsim.simplify(
-        source, overwrite_input_shapes={input_name: [1, 3, bucket.height, bucket.width]}
+    The shapes are fixed, onnxsim run and the rewrite passes tried by ``toolchain optimize``'s
+    own driver: one path for the buckets and for any other model.
+    """
+    import onnx
+
+    from toolchain.optimize.driver import OptimizeOptions, optimize_model
+
+    options = OptimizeOptions(
+        input_shapes={input_name: (1, 3, bucket.height, bucket.width)},
+        ort_versions=(ort_version,),
+        model_format=model_format,
     )
-    if not ok:
-        raise ModelError(f"bucket {bucket.name}: onnxsim could not verify its result")
+    optimized, _ = optimize_model(source, options, name=f"bucket {bucket.name}")
+    model = optimized.model
     left = sorted({n.op_type for n in model.graph.node} & SHAPE_OPS)
     if left:
         raise ModelError(f"bucket {bucket.name}: shape ops {left} survived onnxsim; not static")
@@ -97,7 +112,12 @@ def simplify_buckets(recipe: Recipe) -> SimplifyResult:
     with step("simplify"), staging_dir(recipe.bucket_dir) as tmp:
         for bucket in recipe.buckets:
             model, key = simplify_bucket(
-                source, bucket, model_name=recipe.model.name, input_name=recipe.model.input
+                source,
+                bucket,
+                model_name=recipe.model.name,
+                input_name=recipe.model.input,
+                ort_version=recipe.coverage.ort_version,
+                model_format=recipe.coverage.model_format,
             )
             data = model.SerializeToString(deterministic=True)
             digest = write_bytes(tmp / f"{bucket.name}.onnx", data)

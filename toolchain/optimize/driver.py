@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -106,33 +106,61 @@ def optimize_model(
     simplified = fix_and_simplify(source, shapes, source=name)
     checker = _Checker(source, shapes, options.check_inputs)
     current, current_prediction = simplified, None
-    outcomes = []
-    for rewrite in options.passes:
-        candidate, count = apply_pass(current, rewrite)
-        if count == 0:
-            outcomes.append(_outcome(rewrite, 0, NO_MATCH))
-            continue
-        if current_prediction is None:
-            current_prediction = predict(current, options.ort_versions, (options.model_format,))
-        after = predict(candidate, options.ort_versions, (options.model_format,))
-        before_s = _scores(current_prediction, options)
-        after_s = _scores(after, options)
-        better = any(after_s[v] < before_s[v] for v in before_s)
-        worse = any(after_s[v] > before_s[v] for v in before_s)
-        if not better or worse:
-            outcomes.append(_outcome(rewrite, count, NO_GAIN, before_s, after_s))
-            continue
-        worst = equality.worst(checker.diffs(candidate))
-        if worst is not None and worst.relative > options.tolerance:
-            log.warning("%s breaks equality: %s", rewrite.name, worst)
-            outcomes.append(_outcome(rewrite, count, BREAKS_EQUALITY, before_s, after_s, worst))
-            continue
-        outcomes.append(_outcome(rewrite, count, KEPT, before_s, after_s, worst))
-        current, current_prediction = candidate, after
+    outcomes: dict[str, PassOutcome] = {}
+    progress = True
+    # Rounds until none keeps a rewrite: a pass that gained nothing alone (an Einsum made
+    # CoreML between two CPU islands adds a partition) is tried again once others have run.
+    while progress:
+        progress = False
+        for rewrite in options.passes:
+            previous = outcomes.get(rewrite.name)
+            if previous is not None and previous.status == BREAKS_EQUALITY:
+                continue
+            candidate, count = apply_pass(current, rewrite)
+            if count == 0:
+                outcome = _outcome(rewrite, 0, NO_MATCH)
+            else:
+                if current_prediction is None:
+                    current_prediction = predict(
+                        current, options.ort_versions, (options.model_format,)
+                    )
+                after = predict(candidate, options.ort_versions, (options.model_format,))
+                outcome = _judge(
+                    rewrite, count, current_prediction, after, candidate, checker, options
+                )
+                if outcome.status == KEPT:
+                    current, current_prediction, progress = candidate, after, True
+            outcomes[rewrite.name] = _merge(previous, outcome)
     optimized = Optimized(
-        model=current, simplified=simplified, shapes=shapes, outcomes=tuple(outcomes)
+        model=current,
+        simplified=simplified,
+        shapes=shapes,
+        outcomes=tuple(outcomes[p.name] for p in options.passes),
     )
     return optimized, checker
+
+
+def _judge(rewrite, count, before, after, candidate, checker, options) -> PassOutcome:
+    """Kept only if the predictor scores it better (and nowhere worse) and the numbers match."""
+    before_s, after_s = _scores(before, options), _scores(after, options)
+    better = any(after_s[v] < before_s[v] for v in before_s)
+    worse = any(after_s[v] > before_s[v] for v in before_s)
+    if not better or worse:
+        return _outcome(rewrite, count, NO_GAIN, before_s, after_s)
+    worst = equality.worst(checker.diffs(candidate))
+    if worst is not None and worst.relative > options.tolerance:
+        log.warning("%s breaks equality: %s", rewrite.name, worst)
+        return _outcome(rewrite, count, BREAKS_EQUALITY, before_s, after_s, worst)
+    return _outcome(rewrite, count, KEPT, before_s, after_s, worst)
+
+
+def _merge(previous: PassOutcome | None, latest: PassOutcome) -> PassOutcome:
+    """A pass kept in an earlier round stays kept; rewrites of its rounds add up."""
+    if previous is None or previous.status != KEPT:
+        return latest
+    if latest.status != KEPT:
+        return previous
+    return replace(latest, rewrites=previous.rewrites + latest.rewrites)
 
 
 def _scores(prediction: Prediction, options: OptimizeOptions) -> dict[str, tuple[int, int]]:

@@ -11,6 +11,7 @@ from typing import Any
 from toolchain.coverage.api import FORMATS
 from toolchain.errors import ModelError
 from toolchain.files import write_bytes
+from toolchain.optimize import passes
 from toolchain.optimize.driver import OptimizeOptions, optimize_model
 from toolchain.optimize.errors import CheckerError
 from toolchain.optimize.report import SCHEMA_VERSION, stage_record, targets
@@ -67,6 +68,7 @@ def optimize_file(request: OptimizeRequest) -> dict[str, Any]:
         input_shapes=dict(request.input_shapes),
         ort_versions=versions,
         model_format=request.model_format,
+        passes=passes.REGISTRY,  # read at call time: tests hand in a registry of their own
     )
     with step(f"optimize {request.model.name}"):
         started = time.perf_counter()

@@ -2,6 +2,10 @@
 
 The kNN mask pass runs before the generic compare pass: both match GreaterOrEqual, and only
 the first also removes the TopK that feeds it.
+
+No Pad -> Conv pass: ORT's level-1 PadFusion (and onnxsim, once shapes are fixed) already folds
+a constant-0 Pad into the Conv's pads before the CoreML EP looks, so the predictor never sees
+that Pad and such a pass could never be kept.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from toolchain.optimize.passes import (
     einsum_to_matmul,
     expand_to_mul,
     flatten_to_reshape,
-    pad_into_conv,
     reduce_l2_to_sqrt_sum,
     topk_threshold_to_rank,
 )
@@ -24,7 +27,6 @@ REGISTRY: tuple[Pass, ...] = (
     reduce_l2_to_sqrt_sum.PASS,
     expand_to_mul.PASS,
     batchnorm_to_rank4.PASS,
-    pad_into_conv.PASS,
     topk_threshold_to_rank.PASS,
     compare_to_argmax.PASS,
 )
