@@ -17,23 +17,11 @@ STAGES = ("in", "simplified", "out")
 MIN_MAC_SHARE = 0.99  # target: at least this share of the MACs on CoreML
 
 
-def mac_share(prediction: Prediction, version: str, model_format: str) -> float | None:
-    """Share of the model's MACs inside CoreML partitions (None: no MAC op, or one uncounted)."""
-    from toolchain.coverage.macs import count_macs
-
-    macs = count_macs(prediction.graph)
-    if macs.uncounted or macs.total == 0:
-        return None
-    coverage = prediction.coverages[(version, model_format)]
-    index = {node.name: node.index for node in prediction.graph.nodes}
-    on_coreml = [index[name] for part in coverage.partitions for name in part]
-    return macs.of(on_coreml) / macs.total
-
-
 def coverage_cell(prediction: Prediction, version: str, model_format: str) -> dict[str, Any]:
     """One (ORT version, format) of one stage: the counts, MAC share and every CPU node."""
     cov = prediction.coverages[(version, model_format)]
-    share = mac_share(prediction, version, model_format)
+    share = cov.macs_share  # toolchain/coverage/macs.py, counted by the predictor itself
+    op_types = {node.name: node.op_type for node in prediction.graph.nodes}
     return {
         "nodes_in_graph": cov.nodes_in_graph,
         "nodes_supported": cov.nodes_supported,
@@ -45,7 +33,12 @@ def coverage_cell(prediction: Prediction, version: str, model_format: str) -> di
             for v in cov.rejected
         ]
         + [
-            {"name": name, "op_type": "", "code": "dropped-trivial", "reason": "all-trivial group"}
+            {
+                "name": name,
+                "op_type": op_types[name],
+                "code": "dropped-trivial",
+                "reason": "in a group of trivial nodes only, which ORT 1.32 leaves on the CPU",
+            }
             for group in cov.dropped_trivial_groups
             for name in group
         ],

@@ -26,6 +26,7 @@ def apply_pass(model: onnx.ModelProto, rewrite: Pass) -> tuple[onnx.ModelProto, 
     """
     inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     graph = ir.serde.deserialize_model(inferred)
+    existing = {node.name for node in graph.graph}
     count = sum(rule.apply_to_model(graph) for rule in rewrite.rules)
     if count == 0:
         return model, 0
@@ -35,7 +36,22 @@ def apply_pass(model: onnx.ModelProto, rewrite: Pass) -> tuple[onnx.ModelProto, 
     DeduplicateInitializersPass(size_limit=1 << 20)(graph)
     CommonSubexpressionEliminationPass()(graph)
     RemoveUnusedNodesPass()(graph)
+    _name_new_nodes(graph.graph, existing, prefix=rewrite.name)
     out = ir.serde.serialize_model(graph)
     del out.graph.value_info[:]
     log.info("%s: %d rewrite(s)", rewrite.name, count)
     return out, count
+
+
+def _name_new_nodes(graph: ir.Graph, existing: set[str], *, prefix: str) -> None:
+    """Name the nodes a pass made after it, e.g. ``compare_to_argmax/ArgMax_0``, so reports
+    say where a node came from (onnxscript names them ``node_ArgMax_5``)."""
+    taken = {node.name for node in graph}
+    for node in graph:
+        if node.name in existing:
+            continue
+        index = 0
+        while f"{prefix}/{node.op_type}_{index}" in taken:
+            index += 1
+        node.name = f"{prefix}/{node.op_type}_{index}"
+        taken.add(node.name)
