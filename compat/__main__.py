@@ -9,6 +9,7 @@ gated result (our drop-in class, resize 1.0, threshold 0.5) has another count, a
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,10 @@ def _commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown (no git)"
     return f"{head} + uncommitted changes" if dirty else head
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
 def _header(app_sha: str) -> str:
@@ -130,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 calls, frames, pool=photos, rounds=rounds, pause=args.pause_ms / 1e3
             )
             print(tables.speed_table(rows, list(calls)))
+            print(f"\nLoad average after the speed runs: {_load()}")
         for name, error in errors.items():
             print(f"not measured: {name}: {error}")
 
