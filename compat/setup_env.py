@@ -23,6 +23,7 @@ from pathlib import Path
 from compat import pins
 
 PIP_QUIET = ("--quiet", "--disable-pip-version-check")
+TORCH_PYTHON = (3, 11)
 
 
 class SetupError(Exception):
@@ -101,6 +102,12 @@ def _check_cpu_torch(python: Path) -> str:
 
 def build(venv_dir: Path = pins.VENV) -> None:
     """Create ``venv_dir`` with everything the harness needs except our own package."""
+    if sys.version_info[:2] != TORCH_PYTHON:
+        # Elsewhere pip would fetch PyPI's CUDA build of torch (gigabytes) before any check.
+        raise SetupError(
+            f"Python {sys.version.split()[0]}: the on-disk CPU torch wheel is for Python "
+            f"{'.'.join(map(str, TORCH_PYTHON))}; run `make compat PYTHON=python3.11`"
+        )
     stamp = venv_dir / ".installed"
     stamp.unlink(missing_ok=True)
     if not (venv_dir / "bin" / "python").exists():
