@@ -33,21 +33,17 @@ def _paths(folder: Path) -> ModelPaths:
     )
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(pins.ROOT), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def _commit() -> str:
     """The checkout measured, e.g. ``090beee`` or ``090beee + uncommitted changes``."""
     try:
-        head = subprocess.run(
-            ["git", "-C", str(pins.ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(pins.ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (no git)"
     return f"{head} + uncommitted changes" if dirty else head
