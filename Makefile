@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WHEEL_GLOB := dist/retinaface_coreml-*.whl
 export SOURCE_DATE_EPOCH ?= 1700000000
 
-.PHONY: models test test-ort130 bench compat lint clean venv
+.PHONY: models test test-ort130 bench compat zoo lint clean venv
 
 venv: $(STAMP)
 
@@ -28,7 +28,7 @@ models: $(STAMP)
 test: $(STAMP)
 	@if [ ! -f src/retinaface_coreml/models/manifest.json ] || ! ls $(WHEEL_GLOB) >/dev/null 2>&1; then \
 		$(MAKE) --no-print-directory models; fi
-	$(PY) -m ruff check toolchain src tests benchmarks compat
+	$(PY) -m ruff check toolchain src tests benchmarks compat zoo
 	$(PY) -m pytest
 
 # The cold-cache tests again under onnxruntime 1.30.0, which holds the GIL for a whole session
@@ -67,9 +67,31 @@ compat: $(STAMP) $(COMPAT_VENV)/.installed
 		--force-reinstall $(if $(filter editable,$(COMPAT_OURS)),-e .,$(WHEEL_GLOB))
 	$(COMPAT_VENV)/bin/python -m compat
 
+# The model zoo (issue 9): the app's other models, OpenFace 3.0's MTL and STAR, exported as the
+# app does (random weights) into models/zoo/ (ignored), then measured before and after
+# `toolchain optimize`. Own venv: Python 3.11 for the on-disk CPU torch; torchvision, timm and
+# openface-test go in without their dependencies (zoo/requirements.txt has the ones they import;
+# zoo/torchvision_shim.py lets PyPI's CUDA torchvision import beside the CPU torch). Not in `make test`.
+ZOO_VENV := .venv-zoo
+ZOO_DIR := models/zoo
+$(ZOO_VENV)/.installed: zoo/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "make zoo needs Python 3.11 (the CPU torch wheel on disk is cp311); run: make zoo PYTHON=python3.11")'
+	$(PYTHON) -m venv $(ZOO_VENV)
+	$(ZOO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r zoo/requirements.txt
+	$(ZOO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		torchvision==0.28.0 timm==1.0.15 openface-test==0.1.26
+	touch $@
+
+$(ZOO_DIR)/.exported: $(ZOO_VENV)/.installed zoo/export.py zoo/torchvision_shim.py
+	$(ZOO_VENV)/bin/python -m zoo.export --out $(ZOO_DIR)
+	touch $@
+
+zoo: $(STAMP) $(ZOO_DIR)/.exported
+	$(PY) -m zoo.table --dir $(ZOO_DIR)
+
 lint: $(STAMP)
-	$(PY) -m ruff check toolchain src tests benchmarks compat
-	$(PY) -m ruff format --check toolchain src tests benchmarks compat
+	$(PY) -m ruff check toolchain src tests benchmarks compat zoo
+	$(PY) -m ruff format --check toolchain src tests benchmarks compat zoo
 
 clean:
-	rm -rf $(VENV) $(VENV_OLD) $(COMPAT_VENV) dist build models/build src/retinaface_coreml/models weights/*.onnx .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_OLD) $(COMPAT_VENV) $(ZOO_VENV) $(ZOO_DIR) dist build models/build src/retinaface_coreml/models weights/*.onnx .pytest_cache .ruff_cache

@@ -15,7 +15,9 @@ import argparse
 import importlib.util
 import io
 import logging
+import re
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,19 @@ from typing import Any
 from zoo import torchvision_shim
 
 log = logging.getLogger("zoo.export")
+
+# Known, expected warnings; silenced so that a new one stands out.
+EXPECTED_WARNINGS = (
+    # We want the legacy exporter: it is what the app's scripts use.
+    "You are using the legacy TorchScript-based ONNX export",
+    # openface's MTL asks timm for the old name of the same EfficientNet-B0.
+    "Mapping deprecated model name tf_efficientnet_b0_ns",
+    # STAR's CoordConv calls torch.meshgrid without indexing= (its default is the one it wants).
+    "torch.meshgrid: in an upcoming release",
+    # STAR's InstanceNorm2d keeps no running stats, so it always normalises with the input's own
+    # statistics, in eval mode too: "train=True" is the correct export.
+    "operator 'instance_norm' is set to train=True",
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 OPSET = 14
@@ -127,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown model {sorted(unknown)}; choose from {[m.name for m in MODELS]}")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    for message in EXPECTED_WARNINGS:
+        warnings.filterwarnings("ignore", message=f".*{re.escape(message)}")
     torchvision_shim.install()
     chosen = [m for m in MODELS if not args.models or m.name in args.models]
     for model in chosen:
