@@ -34,7 +34,7 @@ def cell_text(cell: dict[str, Any] | None) -> str:
     )
 
 
-def _after(run: dict[str, Any] | None, version: str, fmt: str) -> tuple[str, str, str]:
+def after_cells(run: dict[str, Any] | None, version: str, fmt: str) -> tuple[str, str, str]:
     """(OUT cell, max |diff| relative to the output's max |value|, seconds) of one optimize run."""
     if run is None:
         return "-", "-", "-"
@@ -59,7 +59,7 @@ def render(record: dict[str, Any]) -> str:
     for name, entry in record["models"].items():
         for version in VERSIONS:
             for fmt in FORMATS:
-                after = _after(entry["optimize"].get(fmt), version, fmt)
+                after = after_cells(entry["optimize"].get(fmt), version, fmt)
                 lines.append(
                     f"| {TITLES.get(name, name)} | {version} | {FORMAT_NAMES[fmt]} | "
                     f"{cell_text(entry['dynamic']['cells'][version][fmt])} | "
