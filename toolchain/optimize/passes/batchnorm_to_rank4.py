@@ -26,7 +26,8 @@ def _target(op, x, scale, bias, mean, var):
 def _condition(context, x, scale, bias, mean, var, out, **_) -> bool:
     shape = static_shape(x)
     constants = all(v.const_value is not None for v in (scale, bias, mean, var))
-    return shape is not None and len(shape) in (2, 3) and constants
+    inference = out.producer().attributes.get_int("training_mode", 0) == 0
+    return shape is not None and len(shape) in (2, 3) and constants and inference
 
 
 def _replacement(op, x, scale, bias, mean, var, out, **_):
