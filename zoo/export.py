@@ -33,10 +33,11 @@ EXPECTED_WARNINGS = (
     "You are using the legacy TorchScript-based ONNX export",
     # openface's MTL asks timm for the old name of the same EfficientNet-B0.
     "Mapping deprecated model name tf_efficientnet_b0_ns",
-    # STAR's CoordConv calls torch.meshgrid without indexing= (its default is the one it wants).
+    # STAR's heatmap decoder builds its grid with torch.meshgrid and no indexing= ("ij", the
+    # default, is what it wants).
     "torch.meshgrid: in an upcoming release",
-    # STAR's InstanceNorm2d keeps no running stats, so it always normalises with the input's own
-    # statistics, in eval mode too: "train=True" is the correct export.
+    # STAR's heatmap activation calls F.instance_norm with no running stats, so it always
+    # normalises with the input's own statistics, in eval mode too: "train=True" is correct.
     "operator 'instance_norm' is set to train=True",
 )
 
