@@ -39,14 +39,26 @@ def _git(*args: str) -> str:
     ).stdout.strip()
 
 
-def _commit() -> str:
-    """The checkout measured, e.g. ``090beee`` or ``090beee + uncommitted changes``."""
+def _ours_against_head(package: Path) -> str:
+    """Whether the loaded package's code is HEAD's ``src/retinaface_coreml``, e.g. ``the code of
+    1c97e8c`` or ``NOT the code of 1c97e8c (adapter.py differs)``."""
     try:
         head = _git("rev-parse", "--short", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        differ = [
+            path.name
+            for path in sorted(package.glob("*.py"))
+            if subprocess.run(
+                ["git", "-C", str(pins.ROOT), "show", f"HEAD:src/retinaface_coreml/{path.name}"],
+                capture_output=True,
+                check=False,
+            ).stdout
+            != path.read_bytes()
+        ]
     except (OSError, subprocess.CalledProcessError):
-        return "unknown (no git)"
-    return f"{head} + uncommitted changes" if dirty else head
+        return "not compared (no git)"
+    return (
+        f"NOT the code of {head} ({', '.join(differ)} differ)" if differ else f"the code of {head}"
+    )
 
 
 def _load() -> str:
@@ -59,16 +71,18 @@ def _header(app_sha: str) -> str:
 
     import retinaface_coreml
     from benchmarks.common import machine_line
+    from retinaface_coreml.artifacts import load_manifest
 
+    package = Path(retinaface_coreml.__file__).parent
+    buckets = load_manifest().buckets
     return "\n".join(
         [
             f"App: {pins.APP_FILE.relative_to(pins.ROOT)} (pyfaceau {pins.APP_VERSION} sdist, "
             f"unmodified, sha256 {app_sha[:16]}), openface-test {pins.OPENFACE_VERSION}, "
             f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}",
-            f"Ours: retinaface_coreml {retinaface_coreml.__version__} from "
-            f"{Path(retinaface_coreml.__file__).parent}",
-            f"Model path given to both: {pins.SOURCE_MODEL.relative_to(pins.ROOT)}; "
-            f"checkout: {_commit()}",
+            f"Ours: retinaface_coreml {retinaface_coreml.__version__} from {package}: "
+            f"{_ours_against_head(package)}; buckets {', '.join(b.name for b in buckets)}",
+            f"Model path given to both: {pins.SOURCE_MODEL.relative_to(pins.ROOT)}",
             machine_line(),
         ]
     )
