@@ -44,8 +44,8 @@ def apply_pass(model: onnx.ModelProto, rewrite: Pass) -> tuple[onnx.ModelProto, 
 
 
 def _name_new_nodes(graph: ir.Graph, existing: set[str], *, prefix: str) -> None:
-    """Name the nodes a pass made after it, e.g. ``compare_to_argmax/ArgMax_0``, so reports
-    say where a node came from (onnxscript names them ``node_ArgMax_5``)."""
+    """Name the nodes a pass made after it, e.g. ``compare_to_mask/Clip_0``, so reports
+    say where a node came from (onnxscript names them ``node_Clip_5``)."""
     taken = {node.name for node in graph}
     for node in graph:
         if node.name in existing:

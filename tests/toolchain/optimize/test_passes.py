@@ -12,7 +12,7 @@ from tests.toolchain.optimize import fixtures
 from toolchain.optimize.passes import (
     REGISTRY,
     batchnorm_to_rank4,
-    compare_to_argmax,
+    compare_to_mask,
     einsum_to_matmul,
     expand_to_mul,
     flatten_to_reshape,
@@ -68,7 +68,7 @@ CASES = {
         "TopK",
         False,  # the Einsums' summation order; the mask itself is checked exactly below
     ),
-    "coordconv": (fixtures.coordconv_boundary, [compare_to_argmax], "Greater", True),
+    "coordconv": (fixtures.coordconv_boundary, [compare_to_mask], "Greater", True),
 }
 
 
@@ -155,7 +155,7 @@ def test_every_compare_matches_numpy_on_ties(op_type: str) -> None:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    after = rewrite(model, [compare_to_argmax])
+    after = rewrite(model, [compare_to_mask])
     rng = np.random.default_rng(0)
     tiny = np.float32(1e-45)  # the smallest subnormal: a - b is still not 0
     for a, b in [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from toolchain.optimize.passes import (
     batchnorm_to_rank4,
-    compare_to_argmax,
+    compare_to_mask,
     einsum_to_matmul,
     expand_to_mul,
     flatten_to_reshape,
@@ -28,5 +28,5 @@ REGISTRY: tuple[Pass, ...] = (
     expand_to_mul.PASS,
     batchnorm_to_rank4.PASS,
     topk_threshold_to_rank.PASS,
-    compare_to_argmax.PASS,
+    compare_to_mask.PASS,
 )

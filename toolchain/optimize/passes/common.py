@@ -48,14 +48,27 @@ def int64s(op, values: list[int]) -> ir.Value:
     return constant(op, np.asarray(values, dtype=np.int64))
 
 
-def positive_step(op, diff: ir.Value, shape: tuple[int, ...]) -> ir.Value:
-    """float32 ``1.0`` where ``diff > 0``, else ``0.0``, with ops the CoreML EP takes.
+# positive_step scales by 2**15 per round: the largest power of two float16 holds, so the
+# constants survive a CoreML float16 compile; 10 rounds reach 2**150, past float32's smallest
+# subnormal (2**-149).
+STEP_SCALE = np.float32(2.0**15)
+STEP_ROUNDS = 10
 
-    ArgMax over ``[0, diff]`` stacked on a new last axis returns the first largest index: 1
-    only when ``diff`` is strictly greater than 0 (a tie with 0, ``-0.0`` included, returns 0).
-    ``Cast`` of that int64 to float32 is exact. Needs ``len(shape) <= 4`` (CoreML's rank 5).
+
+def positive_step(op, diff: ir.Value) -> ir.Value:
+    """float32 ``1.0`` where ``diff > 0``, else ``0.0``, with Mul and Clip only.
+
+    ``Clip(diff * 2**15, 0, 1)``, ten times over: 0 and negatives give 0 at once; a positive
+    value is scaled exactly (a power of two) until it reaches 1, and every positive float32,
+    the smallest subnormal included, does within ten rounds; overflow to +inf clips to 1. The
+    Clip between the Muls keeps a compiler from folding the constants into one that overflows
+    (0 x inf would be NaN). No ArgMax: CoreML leaves its choice among ties unspecified
+    (coremltools' ``reduce_argmax``), and a mask must not depend on it. NaN stays NaN.
     """
-    zeros = constant(op, np.zeros((*shape, 1), dtype=np.float32))
-    stacked = op.Concat(zeros, op.Unsqueeze(diff, int64s(op, [-1])), axis=-1)
-    index = op.ArgMax(stacked, axis=-1, keepdims=0, select_last_index=0)
-    return op.Cast(index, to=FLOAT)
+    scale = constant(op, np.asarray(STEP_SCALE))
+    low = constant(op, np.zeros((), dtype=np.float32))
+    high = constant(op, np.ones((), dtype=np.float32))
+    value = diff
+    for _ in range(STEP_ROUNDS):
+        value = op.Clip(op.Mul(value, scale), low, high)
+    return value

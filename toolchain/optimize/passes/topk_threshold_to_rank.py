@@ -12,13 +12,14 @@ The rewrite: with ``count[j] = #{l : x[l] > x[j]}`` along the TopK axis,
 ``x[j] >= v_k  <=>  count[j] < k``, where v_k is the k-th largest value counting repeats (the
 ``values[k-1]`` of a sorted TopK). (If x[j] >= v_k, only values above v_k, at most k-1 of them,
 exceed x[j]; if x[j] < v_k, v_1..v_k all exceed it.) ``count`` is the ReduceSum of
-``positive_step(x[..., None, :] - x[..., :, None])`` (``common.positive_step``), and the mask is
-``Clip(k - count, 0, 1)``, both on small integers held exactly in float32.
+``positive_step(x[..., None, :] - x[..., :, None])`` (``common.positive_step``: Mul and Clip,
+every tie, the diagonal l = j included, counts 0), and the mask is ``Clip(k - count, 0, 1)``,
+both on small integers held exactly in float32.
 
 Equal: exact for finite inputs, ties included (tied values are all kept, as ``>=`` keeps them);
-not for NaN, nor on hardware that flushes subnormals (see ``compare_to_argmax``). Handled: TopK
+not for NaN, nor on hardware that flushes subnormals (see ``compare_to_mask``). Handled: TopK
 with largest=1, sorted=1, a constant k, on the last axis of a float input of rank <= 3 (the
-pairwise tensor then has rank <= 5, CoreML's limit).
+pairwise tensor then has rank <= 4).
 """
 
 from __future__ import annotations
@@ -122,10 +123,10 @@ def _condition(context, cond, out, **_) -> bool:
 
 def _replacement(op, cond, out, **_):
     x, threshold = _compare_inputs(cond)
-    shape, k = static_shape(x), topk_k(x, threshold)
+    k = topk_k(x, threshold)
     rows = op.Unsqueeze(x, int64s(op, [-1]))  # x[..., j, None]
     cols = op.Unsqueeze(x, int64s(op, [-2]))  # x[..., None, l]
-    greater = positive_step(op, op.Sub(cols, rows), (*shape, shape[-1]))  # [x_l > x_j]
+    greater = positive_step(op, op.Sub(cols, rows))  # [x_l > x_j]
     count = op.ReduceSum(greater, int64s(op, [-1]), keepdims=0)
     f32 = np.float32
     room = op.Sub(constant(op, np.array(k, dtype=f32)), count)

@@ -6,16 +6,17 @@ builder"; under 1.23 the Where after it has no builder either (1.32 adds one,
 ``ort_1_32.NEW_BUILDERS``), and a bool Cast input is 1.32-only (``ort_1_32.cast_input_type``).
 STAR's ``torch.where(heatmap > 0.05, coords, 0)`` exports Greater -> Where.
 
-The rewrite: ``[a > b]`` is ``positive_step(a - b)`` (Sub, Unsqueeze, Concat with zeros, ArgMax,
-Cast to float: see ``common.positive_step``); ``[a >= b]`` is ``1 - [b > a]``, ``[a < b]`` is
+The rewrite: ``[a > b]`` is ``positive_step(a - b)`` (Sub, then Mul and Clip only: see
+``common.positive_step``); ``[a >= b]`` is ``1 - [b > a]``, ``[a < b]`` is
 ``[b > a]``, ``[a <= b]`` is ``1 - [a > b]``. A float ``Cast`` of the bool becomes that mask;
 ``Where(c, x, y)`` becomes ``x*m + y*(1-m)``, or ``x*m`` when y is a constant of zeros.
 
 Equal: exact for finite inputs. With IEEE float32 and subnormals, ``a - b`` is 0 only when
-``a == b`` and keeps the sign of ``a - b`` otherwise (rounding is monotonic), so the ArgMax
-(first index wins a tie) reproduces the comparison; 1 - m, x*1 and x*0 + y are exact for
-m in {0, 1} and finite x, y. Not equal where a or b is NaN or both are the same infinity, or
-on hardware that flushes subnormals (differences below 1.2e-38 then compare as ties).
+``a == b`` and keeps the sign of ``a - b`` otherwise (rounding is monotonic), and
+``positive_step`` maps every positive float32 to 1 and the rest to 0, ties to 0, with no
+choice left to the hardware; 1 - m, x*1 and x*0 + y are exact for m in {0, 1} and finite x,
+y. Not equal where a or b is NaN or both are the same infinity, or on hardware that flushes
+subnormals (differences below 1.2e-38 then compare as ties).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def mask(op, op_type: str, a, b):
     """float32 1.0 where ``a op_type b`` holds, else 0.0."""
     swap, negate = FORMS[op_type]
     x, y = (b, a) if swap else (a, b)
-    step = positive_step(op, op.Sub(x, y), diff_shape(a, b))
+    step = positive_step(op, op.Sub(x, y))
     return op.Sub(constant(op, np.ones((), dtype=np.float32)), step) if negate else step
 
 
@@ -64,7 +65,7 @@ def comparable(context, a, b) -> bool:
         is_float(a)
         and is_float(b)
         and shape is not None
-        and len(shape) <= 4
+        and len(shape) <= 5
         and default_opset(context) >= MIN_OPSET
     )
 
@@ -123,8 +124,8 @@ def _where_replacement(op, cond, x, y, **_):
 
 
 PASS = Pass(
-    name="compare_to_argmax",
-    summary="Greater/Less(+OrEqual) -> Cast or Where becomes an exact ArgMax-based float mask",
+    name="compare_to_mask",
+    summary="Greater/Less(+OrEqual) -> Cast or Where becomes an exact float mask (Mul/Clip)",
     rules=(
         RewriteRule(_cast_target, _cast_replacement, _cast_condition, name="compare_cast"),
         RewriteRule(_where_target, _where_replacement, _where_condition, name="compare_where"),
