@@ -163,6 +163,7 @@ def test_every_compare_matches_numpy_on_ties(op_type: str) -> None:
         (np.zeros((2, 3, 4)), -np.zeros((1, 3, 1))),
         (np.full((2, 3, 4), tiny), np.zeros((1, 3, 1))),
         (rng.standard_normal((2, 3, 4)), rng.standard_normal((1, 3, 1))),
+        (np.full((2, 3, 4), 3e38), np.full((1, 3, 1), -3e38)),  # a - b overflows to inf
     ]:
         feeds = {"a": a.astype(np.float32), "b": b.astype(np.float32)}
         np.testing.assert_array_equal(run(after, feeds)[0], run(model, feeds)[0])
