@@ -78,7 +78,7 @@ class Optimized:
         return any(o.status == KEPT for o in self.outcomes)
 
 
-class _Checker:
+class ReferenceCheck:
     """The reference outputs of the input model, computed on first use."""
 
     def __init__(self, source: onnx.ModelProto, shapes: dict[str, Shape], count: int) -> None:
@@ -100,11 +100,11 @@ class _Checker:
 
 def optimize_model(
     source: onnx.ModelProto, options: OptimizeOptions, *, name: str
-) -> tuple[Optimized, _Checker]:
+) -> tuple[Optimized, ReferenceCheck]:
     """Fix shapes, simplify, and run the pass registry on ``source`` (``name`` for errors)."""
     shapes = resolve_shapes(source, options.input_shapes, source=name)
     simplified = fix_and_simplify(source, shapes, source=name)
-    checker = _Checker(source, shapes, options.check_inputs)
+    checker = ReferenceCheck(source, shapes, options.check_inputs)
     current, current_prediction = simplified, None
     outcomes: dict[str, PassOutcome] = {}
     progress = True
