@@ -81,8 +81,10 @@ class Optimized:
 class ReferenceCheck:
     """The reference outputs of the input model, computed on first use."""
 
-    def __init__(self, source: onnx.ModelProto, shapes: dict[str, Shape], count: int) -> None:
-        self.source, self.shapes, self.count = source, shapes, count
+    def __init__(
+        self, source: onnx.ModelProto, shapes: dict[str, Shape], count: int, *, name: str
+    ) -> None:
+        self.source, self.shapes, self.count, self.name = source, shapes, count, name
 
     @cached_property
     def feeds(self):
@@ -92,10 +94,11 @@ class ReferenceCheck:
 
     @cached_property
     def reference(self):
-        return equality.run_all(self.source, self.feeds)
+        return equality.run_all(self.source, self.feeds, name=self.name)
 
     def diffs(self, model: onnx.ModelProto) -> tuple[equality.Difference, ...]:
-        return equality.compare(self.reference, equality.run_all(model, self.feeds))
+        got = equality.run_all(model, self.feeds, name=f"{self.name} (rewritten)")
+        return equality.compare(self.reference, got)
 
 
 def optimize_model(
@@ -104,7 +107,7 @@ def optimize_model(
     """Fix shapes, simplify, and run the pass registry on ``source`` (``name`` for errors)."""
     shapes = resolve_shapes(source, options.input_shapes, source=name)
     simplified = fix_and_simplify(source, shapes, source=name)
-    checker = ReferenceCheck(source, shapes, options.check_inputs)
+    checker = ReferenceCheck(source, shapes, options.check_inputs, name=name)
     current, current_prediction = simplified, None
     outcomes: dict[str, PassOutcome] = {}
     progress = True

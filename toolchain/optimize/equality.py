@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
+from toolchain.errors import ModelError
+
 CHECK_INPUTS = 20
 TOLERANCE = 1e-4  # max |diff| allowed, as a fraction of the output's max |value|
 SCALES = (1.0, 0.1, 10.0, 3.0)
@@ -36,12 +38,21 @@ def check_feeds(
     count: int = CHECK_INPUTS,
     seed: int = 0,
 ) -> list[dict[str, np.ndarray]]:
-    """``count`` input sets: all zeros, all -1, small integers (ties), then scaled normals."""
+    """``count`` input sets: all zeros, all -1, small integers (ties), then scaled normals.
+
+    Integer and bool inputs get zeros, then random 0/1.
+    """
     rng = np.random.default_rng(seed)
     feeds = []
     for i in range(count):
         feed = {}
         for name, shape in shapes.items():
+            if not np.issubdtype(dtypes[name], np.floating):
+                # Integer and bool inputs are usually indices or flags: 0 and 1 only.
+                feed[name] = (np.zeros(shape) if i == 0 else rng.integers(0, 2, size=shape)).astype(
+                    dtypes[name]
+                )
+                continue
             if i == 0:
                 value = np.zeros(shape)
             elif i == 1:
@@ -64,19 +75,28 @@ def input_dtypes(model: onnx.ModelProto) -> dict[str, np.dtype]:
     }
 
 
-def run_all(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def run_all(
+    model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]], *, name: str
+) -> dict[str, np.ndarray]:
     """Each output stacked over the feeds (ORT CPU, level-1 optimisations as the EP sees)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     options.log_severity_level = 3
-    session = ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-    names = [o.name for o in session.get_outputs()]
-    wanted = {i.name for i in session.get_inputs()}
-    runs = [session.run(names, {k: v for k, v in f.items() if k in wanted}) for f in feeds]
+    try:
+        session = ort.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        names = [o.name for o in session.get_outputs()]
+        wanted = {i.name for i in session.get_inputs()}
+        runs = [session.run(names, {k: v for k, v in f.items() if k in wanted}) for f in feeds]
+    except Exception as exc:  # ORT raises Fail, InvalidArgument, RuntimeException, ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{name}: onnxruntime cannot run it on the check "
+            f"inputs ({first}); give --input-shape values the model accepts"
+        ) from exc
     return {name: np.stack([r[i] for r in runs]) for i, name in enumerate(names)}
 
 

@@ -48,3 +48,18 @@ def test_rounds_retry_a_pass_once_others_have_run() -> None:
     assert [o.name for o in optimized.outcomes] == [p.name for p in REGISTRY]
     einsum = next(o for o in optimized.outcomes if o.name == "einsum_to_matmul")
     assert einsum.scores_after == {"1.23": (1, 0), "1.32": (1, 0)}
+
+
+def test_check_inputs_hold_zeros_negatives_and_ties_and_only_0_1_for_integers() -> None:
+    from toolchain.optimize.equality import check_feeds
+
+    feeds = check_feeds(
+        {"x": (2, 8), "ids": (2, 8)}, {"x": np.dtype("float32"), "ids": np.dtype("int64")}
+    )
+    assert len(feeds) == 20
+    xs = np.stack([f["x"] for f in feeds])
+    assert not xs[0].any() and (xs[1] == -1).all()
+    assert len(np.unique(xs[2])) < xs[2].size  # ties
+    assert (xs < 0).any() and (xs > 0).any()
+    ids = np.stack([f["ids"] for f in feeds])
+    assert ids.dtype == np.int64 and set(np.unique(ids)) <= {0, 1}
