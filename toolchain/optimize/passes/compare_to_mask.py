@@ -16,7 +16,9 @@ Equal: exact for finite inputs. With IEEE float32 and subnormals, ``a - b`` is 0
 ``positive_step`` maps every positive float32 to 1 and the rest to 0, ties to 0, with no
 choice left to the hardware; 1 - m, x*1 and x*0 + y are exact for m in {0, 1} and finite x,
 y. Not equal where a or b is NaN or both are the same infinity, or on hardware that flushes
-subnormals (differences below 1.2e-38 then compare as ties).
+subnormals (differences below 1.2e-38 then compare as ties). On a float16 compute unit the
+mask is exactly the comparison of the float16 values it is given (two rounds already reach
+float16's smallest subnormal); values equal only after rounding to float16 then tie.
 """
 
 from __future__ import annotations
