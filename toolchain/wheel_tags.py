@@ -49,7 +49,10 @@ _ORT_REQUIREMENT = re.compile(r"Requires-Dist: onnxruntime\s*([<>=!~;(\[]|$)")
 def pin_onnxruntime(metadata: bytes, ort_version: str, wheel: Path) -> bytes:
     """``Requires-Dist: onnxruntime>=1.21`` -> ``Requires-Dist: onnxruntime==1.32.0``."""
     lines = metadata.decode().split("\n")
-    found = [i for i, line in enumerate(lines) if _ORT_REQUIREMENT.match(line)]
+    # Only the runtime's own requirement; an extra's ("...; extra == 'build'") stays as it is.
+    found = [
+        i for i, line in enumerate(lines) if _ORT_REQUIREMENT.match(line) and "extra ==" not in line
+    ]
     if len(found) != 1:
         raise PackageError(f"{wheel}: METADATA has {len(found)} onnxruntime requirements, not 1")
     lines[found[0]] = f"Requires-Dist: onnxruntime=={ort_version}"

@@ -20,7 +20,8 @@ WHEEL = (
 METADATA = (
     "Metadata-Version: 2.4\nName: retinaface-coreml\nVersion: 0.1.0\n"
     "Requires-Dist: numpy>=1.24\nRequires-Dist: onnxruntime>=1.21\n"
-    "Requires-Dist: onnxruntime-extensions>=0.1\n\n# retinaface-coreml\n"
+    "Requires-Dist: onnxruntime-extensions>=0.1\n"
+    "Requires-Dist: onnxruntime==1.32.0; extra == 'build'\n\n# retinaface-coreml\n"
 )
 CACHE = {"macos_major": "14", "machine": "arm64", "ort_version": "1.32.0"}
 
