@@ -47,7 +47,12 @@ def _models_dir_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _detector_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bucket", default="auto", help="bucket name (HxW) or 'auto'")
+    parser.add_argument(
+        "--bucket",
+        default="auto",
+        help="'auto' (fast: the closest small bucket), 'full' (full resolution: the smallest "
+        "bucket holding the frame unshrunk) or a bucket name (HxW)",
+    )
     parser.add_argument("--backend", default="auto", choices=["auto", "cpu", "coreml"])
     _models_dir_option(parser)
 

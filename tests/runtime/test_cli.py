@@ -43,6 +43,18 @@ def test_detect_json_counts_boxes_and_shape(package_models, capsys) -> None:
     assert (first["width"], first["height"], first["bucket"]) == (1920, 1280, "384x640")
 
 
+def test_detect_full_resolution_runs_a_1080p_frame_in_its_own_bucket(
+    package_models, capsys, tmp_path
+) -> None:
+    frame = cv2.imread(str(FACES_DIR / "faceapi_sample4.jpg"))[184:1264]  # 1080x1920
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), frame)
+    code, out, _ = run(capsys, "detect", str(path), "--bucket", "full", "--json")
+    assert code == 0
+    (record,) = json.loads(out)
+    assert record["bucket"] == "1080x1920" and len(record["faces"]) == 4
+
+
 def test_detect_text(package_models, capsys) -> None:
     code, out, _ = run(capsys, "detect", str(FACES_DIR / "faceapi_sample5.jpg"))
     assert code == 0
