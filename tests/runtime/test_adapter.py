@@ -436,3 +436,17 @@ def test_optimized_detector_finds_the_onnx_next_to_the_pth(package_models, tmp_p
 def test_unknown_device_lists_the_accepted_ones(package_models) -> None:
     with pytest.raises(ValueError, match=r"unknown device 'mps'; use one of: 'cpu', 'cuda'"):
         OptimizedFaceDetector("weights/x.pth", device="mps", models_dir=package_models)
+
+
+def test_optimized_detector_falls_back_to_the_packaged_models_like_the_app(
+    package_models, tmp_path, caplog
+) -> None:
+    """The app falls back to PyTorch when its ONNX fails to load; ours to the packaged models."""
+    write_relu_onnx(tmp_path / "retinaface_mobilenet025_coreml.onnx")
+    caplog.set_level(logging.WARNING)
+    detector = OptimizedFaceDetector(
+        str(tmp_path / "Alignment_RetinaFace.pth"), models_dir=package_models
+    )
+    assert isinstance(detector.detector.session, BucketSession) and detector.backend == "onnx"
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "not a RetinaFace model" in warning and "using the packaged models" in warning
