@@ -7,9 +7,11 @@
     dets, img = detector.detect_faces(frame)   # (N, 15) float32 rows, a copy of frame
 
 Same constructor (positional or keyword, same defaults), attributes and return values; the
-README's compatibility table lists every difference and why. ``detect_faces(frame,
-resize=1.0)`` is the app's full-resolution result: the frame runs unscaled in the smallest
-bucket that holds it (a 1920x1080 frame in the 1080x1920 bucket, no padding).
+README's compatibility table lists every difference and why. With the app's model path,
+``detect_faces(frame, resize)`` is the app's full-resolution result: a frame whose scaled size is
+a bucket's runs in that bucket (a 1920x1080 frame in the 1080x1920 bucket, no padding); any
+other size runs on the given file itself, on the CPU. Without a path, the smallest bucket that
+holds the frame serves it (padded), else the one that shrinks it least.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from retinaface_coreml import backends
 from retinaface_coreml.app_session import BucketSession, providers_for
-from retinaface_coreml.artifacts import ModelInfo
+from retinaface_coreml.artifacts import BucketInfo, ModelInfo
 from retinaface_coreml.buckets import FULL
 from retinaface_coreml.decode import Detections
 from retinaface_coreml.detector import FaceDetector, check_unit_interval, run_network
@@ -30,6 +32,8 @@ from retinaface_coreml.preprocess import check_image, to_bgr
 from retinaface_coreml.source_model import SourceModel, open_source
 
 log = logging.getLogger(__name__)
+
+_warned_sizes: set[tuple[int, int]] = set()
 
 # The legacy pixel convention of the app's NMS (Fast R-CNN's py_cpu_nms): width = x2 - x1 + 1.
 APP_NMS_OFFSET = 1.0
@@ -171,20 +175,23 @@ class ONNXRetinaFaceDetector:
         """``(dets, img_raw)``: (N, 15) float32 rows ``[x1, y1, x2, y2, score, lx1, ly1, ...,
         lx5, ly5]`` best first, in the pixels of the frame as given, and a copy of that frame.
 
-        The network sees the frame scaled by ``resize``; coordinates are divided back by it
-        (what the app's ``boxes * scale / resize`` means). Boxes are not clipped to the frame,
-        as in the app. Equal scores keep the network's anchor order (``decode.nms``).
+        The network sees the frame scaled by ``resize``, in the bucket of exactly that size or,
+        with a model path and no such bucket, on the file itself (exact, CPU); coordinates are
+        divided back by ``resize`` (what the app's ``boxes * scale / resize`` means). Boxes are
+        not clipped to the frame, as in the app. Equal scores keep the network's anchor order
+        (``decode.nms``).
         """
         resize = check_resize(resize)
         image = check_image(img_array, allow_float=True)
         img_raw = image.copy()
         height, width = image.shape[:2]
         model = self._detector.manifest.model
-        if self._source is not None and not self._source.is_packaged:
+        net_h, net_w = max(1, round(height * resize)), max(1, round(width * resize))
+        bucket = None if self._source is None else self._exact_bucket(self._source, net_h, net_w)
+        if self._source is not None and bucket is None:
             runner, source = self._source.runner, str(self._source.path)
-            net_h, net_w = max(1, round(height * resize)), max(1, round(width * resize))
         else:
-            bucket = self._detector.bucket_for(height, width, resize=resize)
+            bucket = bucket or self._detector.bucket_for(height, width, resize=resize)
             runner = self._detector.runner(bucket)
             source = str(self._detector.manifest.path(bucket.file))
             net_h, net_w = bucket.height, bucket.width
@@ -204,6 +211,34 @@ class ONNXRetinaFaceDetector:
         )
         self._last_backend = runner.backend
         return to_rows(found), img_raw
+
+    def _exact_bucket(self, source: SourceModel, height: int, width: int) -> BucketInfo | None:
+        """The bucket of exactly this network input size, when the given file is the packaged
+        source; None sends the frame to the file itself at full resolution on the CPU.
+
+        Only an exact size gives the app's result: padding 1080 to 1088 moved a face near the
+        padded edge (IoU 0.95, landmarks 8.4 px), and shrinking a frame no bucket holds changed
+        ``dets[0]`` on 4 of the six 1920-wide photos (``make compat``).
+        """
+        if not source.is_packaged:
+            return None
+        for bucket in self._detector.manifest.buckets:
+            if (bucket.height, bucket.width) == (height, width):
+                return bucket
+        if (height, width) not in _warned_sizes:
+            _warned_sizes.add((height, width))
+            log.warning(
+                "%dx%d: no packaged bucket has this size; running %s on the CPU at full "
+                "resolution, exact as the app. To serve this size from a bucket (CoreML on "
+                "macOS), add [[buckets]] height = %d, width = %d, full_resolution = true to "
+                "models/retinaface.toml and run `make models`",
+                height,
+                width,
+                source.path,
+                height,
+                width,
+            )
+        return None
 
     def get_face(
         self, img_array: np.ndarray, resize: float = 1.0

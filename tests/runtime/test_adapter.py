@@ -329,6 +329,32 @@ def test_the_wheels_source_path_serves_from_the_buckets(package_models, tmp_path
     assert len(dets[dets[:, 4] > 0.5]) == 4
 
 
+@needs_source
+def test_with_the_app_path_a_size_no_bucket_has_runs_exactly_on_that_file(
+    package_models, landms_export: Path, caplog
+) -> None:
+    """A 1920x1280 photo: no bucket of that size, so the given file runs it, as the app does."""
+    reference = ONNXRetinaFaceDetector(landms_export, models_dir=package_models)
+    given = ONNXRetinaFaceDetector(SOURCE_MODEL, models_dir=package_models)
+    packaged_only = ONNXRetinaFaceDetector(models_dir=package_models)
+    caplog.set_level(logging.WARNING)
+    photo = load_photo("faceapi_sample1.jpg")
+    want, _ = reference.detect_faces(photo)
+    for _ in range(2):
+        got, _ = given.detect_faces(photo)
+        np.testing.assert_array_equal(got, want)
+    warnings = [r.getMessage() for r in caplog.records if "no packaged bucket" in r.getMessage()]
+    assert len(warnings) == 1 and "1280x1920" in warnings[0] and "make models" in warnings[0]
+    assert given.backend == "onnx_cpu"
+    # Without a path there is no file to run: the bucket that shrinks it least serves it.
+    shrunk, _ = packaged_only.detect_faces(photo)
+    assert packaged_only._detector.bucket_for(*photo.shape[:2]).name == "1080x1920"
+    assert shrunk.shape != want.shape or not np.array_equal(shrunk, want)
+    # A size that has its bucket still runs there, not on the file.
+    given.detect_faces(crop(photo, 1080, 1920))
+    assert "1080x1920" in given._detector._runners
+
+
 def test_another_model_runs_on_the_cpu_with_one_warning(
     package_models, landms_export: Path, caplog, monkeypatch
 ) -> None:
