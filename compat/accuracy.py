@@ -8,10 +8,7 @@ and coordinates divided by ``resize`` into original-frame pixels.
 
 Ours runs twice: the drop-in class given the same path (the full-resolution path), and
 ``FaceDetector`` at its fast default (small buckets; it has no ``resize``). Gated: the drop-in
-class at resize 1.0 and threshold 0.5 on every input that one of our buckets holds unscaled
-(``fits_unscaled``). A larger frame (the 1920x1280..1537 photos) is shrunk into the closest
-bucket by design (issue 8, deliverable 3), so it cannot equal the app's full-resolution run;
-its row is shown, marked not gated.
+class at resize 1.0 and threshold 0.5, on every input.
 """
 
 from __future__ import annotations
@@ -28,8 +25,7 @@ import cv2
 import numpy as np
 
 from compat.api import first_line
-from compat.compare import Comparison, compare, fits_unscaled, gate_failures
-from retinaface_coreml.artifacts import load_manifest
+from compat.compare import Comparison, compare, gate_failures
 
 THRESHOLDS = (0.5, 0.02)
 RESIZES = (1.0, 0.5)
@@ -48,18 +44,13 @@ class NumbersRow:
     ours: str
     resize: float
     threshold: float
-    unscaled: bool
     comparison: Comparison | None
     error: str | None = None
 
     @property
-    def full_resolution_setting(self) -> bool:
-        """The drop-in class at resize 1.0 and the gated threshold."""
-        return self.ours == DROP_IN and self.resize == 1.0 and self.threshold == GATED_THRESHOLD
-
-    @property
     def gated(self) -> bool:
-        return self.full_resolution_setting and self.unscaled
+        """The drop-in class at full resolution (resize 1.0) and the gated threshold."""
+        return self.ours == DROP_IN and self.resize == 1.0 and self.threshold == GATED_THRESHOLD
 
     @property
     def failures(self) -> list[str]:
@@ -103,7 +94,6 @@ def measure(
     images: dict[str, np.ndarray],
 ) -> list[NumbersRow]:
     """Every (threshold, image, resize) for the drop-in class, plus the fast default at 1.0."""
-    buckets = [(b.height, b.width) for b in load_manifest().buckets]
     rows: list[NumbersRow] = []
     for threshold in THRESHOLDS:
         app_detector = _quiet(
@@ -144,7 +134,6 @@ def measure(
                             ours=label,
                             resize=resize,
                             threshold=threshold,
-                            unscaled=fits_unscaled(*image.shape[:2], buckets),
                             comparison=comparison,
                             error=error,
                         )

@@ -7,7 +7,6 @@ Pure numpy (no torch, no ORT), so ``make test`` checks it. Rows are the app's la
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,12 +92,6 @@ def compare(app: np.ndarray, ours: np.ndarray) -> Comparison:
         landmark_px_median=landmark_median,
         first_same=first_same,
     )
-
-
-def fits_unscaled(height: int, width: int, buckets: Sequence[tuple[int, int]]) -> bool:
-    """Whether a frame runs at scale 1 in one of the ``(height, width)`` buckets (padded at most):
-    only such a result can equal the app's full-resolution one."""
-    return any(height <= h and width <= w for h, w in buckets)
 
 
 def gate_failures(comparison: Comparison) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compat.compare import MIN_IOU, compare, fits_unscaled, gate_failures, match
+from compat.compare import MIN_IOU, compare, gate_failures, match
 
 
 def face(x1: float, y1: float, size: float, score: float) -> list[float]:
@@ -93,18 +93,3 @@ def test_a_face_only_we_find_fails() -> None:
     assert c.first_same is False
     assert c.ious == (0.0,)
     assert "1 faces, the app 0" in gate_failures(c)
-
-
-@pytest.mark.parametrize(
-    ("height", "width", "fits"),
-    [
-        (1080, 1920, True),
-        (720, 1280, True),
-        (600, 512, True),
-        (1537, 1920, False),
-        (1280, 1920, False),
-    ],
-)
-def test_fits_unscaled(height: int, width: int, fits: bool) -> None:
-    buckets = [(640, 640), (1080, 1920), (1920, 1080), (720, 1280)]
-    assert fits_unscaled(height, width, buckets) is fits
