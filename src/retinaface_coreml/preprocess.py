@@ -86,7 +86,21 @@ def letterbox(
     scale = min(max_scale, height / frame_h, width / frame_w)
     new_h = min(height, max(1, round(frame_h * scale)))
     new_w = min(width, max(1, round(frame_w * scale)))
-    if (new_h, new_w) != (frame_h, frame_w):
+    scale_x, scale_y = new_w / frame_w, new_h / frame_h
+    if scale == max_scale != 1.0:
+        # The app's resize, exactly (pyfaceau): a float32 copy scaled by fx = fy = resize, which
+        # cv2 samples at exactly 1/resize; coordinates go back by dividing by resize. (uint8
+        # resizing rounds each pixel and moved boxes by up to 4 px at resize 0.5.)
+        image = cv2.resize(
+            image.astype(np.float32, copy=False),
+            None,
+            fx=scale,
+            fy=scale,
+            interpolation=cv2.INTER_LINEAR,
+        )
+        new_h, new_w = image.shape[:2]
+        scale_x = scale_y = scale
+    elif (new_h, new_w) != (frame_h, frame_w):
         # INTER_LINEAR, not INTER_AREA: 0.35 vs 1.94 ms for 1920x1080 -> 640x360 (5 vs 0.4 ms
         # from 1920x1448), with the same 25/25 faces and no false positive on the test photos at
         # full size and shrunk to 0.5 and 0.3 (benchmarks/accuracy.py measures it).
@@ -98,6 +112,4 @@ def letterbox(
     # subtracting HxWx3 and copying its CHW transpose (0.23 vs 1.4 ms at 640x360), same values.
     for channel, plane in enumerate(cv2.split(bgr)):
         np.subtract(plane, mean[channel], out=tensor[0, channel, :new_h, :new_w], dtype=np.float32)
-    return tensor, Letterbox(
-        scale_x=new_w / frame_w, scale_y=new_h / frame_h, width=frame_w, height=frame_h
-    )
+    return tensor, Letterbox(scale_x=scale_x, scale_y=scale_y, width=frame_w, height=frame_h)

@@ -206,6 +206,24 @@ def test_resize_gives_original_frame_pixels_and_the_original_frame(app, resize: 
         assert (points[:, 1] >= row[1]).all() and (points[:, 1] <= row[3]).all()
 
 
+@needs_source
+def test_resize_scales_a_float32_copy_as_the_app_does(package_models, landms_export) -> None:
+    """The app shrinks ``np.float32(frame)`` with fx = fy = resize: ours gives those numbers."""
+    import cv2
+
+    frame = crop(load_photo("faceapi_sample4.jpg"), 1080, 1920)
+    given = ONNXRetinaFaceDetector(SOURCE_MODEL, models_dir=package_models)
+    reference = ONNXRetinaFaceDetector(landms_export, models_dir=package_models)
+    scaled = cv2.resize(np.float32(frame), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_LINEAR)
+    want, _ = reference.detect_faces(scaled)
+    want[:, :4] /= 0.5
+    want[:, 5:] /= 0.5
+    got, _ = given.detect_faces(frame, resize=0.5)
+    strong_want, strong_got = want[want[:, 4] > 0.5], got[got[:, 4] > 0.5]
+    assert len(strong_got) == len(strong_want) == 4
+    np.testing.assert_allclose(strong_got, strong_want, atol=1e-3)
+
+
 def test_resize_half_of_a_doubled_frame_is_the_frame(app) -> None:
     """A 2160x3840 frame at resize 0.5 runs in the 1080x1920 bucket; coordinates are in the
     doubled frame's pixels, so they are twice those of the 1080x1920 frame."""
