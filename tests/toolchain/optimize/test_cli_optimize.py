@@ -165,3 +165,23 @@ def test_pass_breaking_equality_is_named_left_out_and_exits_2(
 def test_missing_model_is_one_line_exit_2(tmp_path: Path) -> None:
     line = one_error_line(invoke(tmp_path / "none.onnx", "-o", tmp_path / "out.onnx"))
     assert "none.onnx" in line
+
+
+def test_an_opset_15_retinaface_export_goes_to_one_partition(tmp_path: Path) -> None:
+    """A team's export at opset 15 (issue 8): onnx's converter writes Softmax over the last axis
+    as Flatten-Softmax-Reshape, and Flatten is not in MLProgram; the Flatten pass takes it."""
+    from tests.conftest import write_landms_export
+
+    source = ROOT / "weights" / "retinaface_mobilenet025.onnx"
+    if not source.exists():
+        pytest.fail(f"{source} is missing: run `make models` first")
+    export = write_landms_export(source, tmp_path / "export15.onnx", opset=15)
+    out = tmp_path / "export15.opt.onnx"
+    result = invoke(export, "-o", out, "--input-shape", "input=1,3,384,640", "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    simplified = record["stages"]["simplified"]["coverage"]["1.32"]["mlprogram"]
+    assert [n["op_type"] for n in simplified["cpu_nodes"]] == ["Flatten"]
+    assert record["targets"]["1.32"]["one_partition"] and record["targets"]["1.32"]["equal"]
+    kept = [p["name"] for p in record["passes"] if p["status"] == "kept"]
+    assert kept == ["flatten_to_reshape"]
