@@ -28,7 +28,7 @@ from retinaface_coreml.artifacts import BucketInfo, ModelInfo
 from retinaface_coreml.buckets import FULL
 from retinaface_coreml.decode import Detections
 from retinaface_coreml.detector import FaceDetector, check_unit_interval, run_network
-from retinaface_coreml.preprocess import check_image, to_bgr
+from retinaface_coreml.preprocess import check_image, scaled_size, to_bgr
 from retinaface_coreml.source_model import SourceModel, open_source
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class ONNXRetinaFaceDetector:
         img_raw = image.copy()
         height, width = image.shape[:2]
         model = self._detector.manifest.model
-        net_h, net_w = max(1, round(height * resize)), max(1, round(width * resize))
+        net_h, net_w = scaled_size(height, width, resize)
         bucket = None if self._source is None else self._exact_bucket(self._source, net_h, net_w)
         if self._source is not None and bucket is None:
             runner, source = self._source.runner, str(self._source.path)

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 
 from retinaface_coreml.artifacts import BucketInfo, Manifest
+from retinaface_coreml.preprocess import scaled_size
 
 AUTO = "auto"
 FULL = "full"
@@ -80,7 +81,5 @@ def resolve_bucket(
     if name == AUTO:
         return closest_bucket(fast_buckets(manifest), height, width)
     if name == FULL:
-        # The frame's size after resizing, rounded as the letterbox rounds it.
-        scaled_h, scaled_w = max(1, round(height * resize)), max(1, round(width * resize))
-        return fitting_bucket(manifest.buckets, scaled_h, scaled_w)
+        return fitting_bucket(manifest.buckets, *scaled_size(height, width, resize))
     return manifest.bucket(name)

@@ -48,6 +48,14 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def scaled_size(height: int, width: int, resize: float) -> tuple[int, int]:
+    """A frame's size scaled by ``resize``, rounded as cv2's ``fx``/``fy`` resize rounds it.
+
+    e.g. ``(1537, 1920, 0.5)`` -> ``(768, 960)``.
+    """
+    return max(1, round(height * resize)), max(1, round(width * resize))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Letterbox:
     """How a frame maps into the network input: frame pixel = network pixel / scale.
@@ -87,19 +95,21 @@ def letterbox(
     new_h = min(height, max(1, round(frame_h * scale)))
     new_w = min(width, max(1, round(frame_w * scale)))
     scale_x, scale_y = new_w / frame_w, new_h / frame_h
-    if scale == max_scale != 1.0:
+    at_max_h, at_max_w = scaled_size(frame_h, frame_w, max_scale)
+    # Compared after rounding: 1537 rows at 0.5 are 768, which fits 768 though 768/1537 < 0.5.
+    if max_scale != 1.0 and at_max_h <= height and at_max_w <= width:
         # The app's resize, exactly (pyfaceau): a float32 copy scaled by fx = fy = resize, which
         # cv2 samples at exactly 1/resize; coordinates go back by dividing by resize. (uint8
         # resizing rounds each pixel and moved boxes by up to 4 px at resize 0.5.)
         image = cv2.resize(
             image.astype(np.float32, copy=False),
             None,
-            fx=scale,
-            fy=scale,
+            fx=max_scale,
+            fy=max_scale,
             interpolation=cv2.INTER_LINEAR,
         )
         new_h, new_w = image.shape[:2]
-        scale_x = scale_y = scale
+        scale_x = scale_y = max_scale
     elif (new_h, new_w) != (frame_h, frame_w):
         # INTER_LINEAR, not INTER_AREA: 0.35 vs 1.94 ms for 1920x1080 -> 640x360 (5 vs 0.4 ms
         # from 1920x1448), with the same 25/25 faces and no false positive on the test photos at

@@ -207,11 +207,18 @@ def test_resize_gives_original_frame_pixels_and_the_original_frame(app, resize: 
 
 
 @needs_source
-def test_resize_scales_a_float32_copy_as_the_app_does(package_models, landms_export) -> None:
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("faceapi_sample4.jpg", (1080, 1920)), ("faceapi_sample6.jpg", None)],
+    ids=["1080x1920", "1537x1920"],  # 1537 rows at 0.5 round to 768, just under 0.5 x 1537
+)
+def test_resize_scales_a_float32_copy_as_the_app_does(
+    package_models, landms_export, name, size
+) -> None:
     """The app shrinks ``np.float32(frame)`` with fx = fy = resize: ours gives those numbers."""
     import cv2
 
-    frame = crop(load_photo("faceapi_sample4.jpg"), 1080, 1920)
+    frame = load_photo(name) if size is None else crop(load_photo(name), *size)
     given = ONNXRetinaFaceDetector(SOURCE_MODEL, models_dir=package_models)
     reference = ONNXRetinaFaceDetector(landms_export, models_dir=package_models)
     scaled = cv2.resize(np.float32(frame), None, fx=0.5, fy=0.5, interpolation=cv2.INTER_LINEAR)
