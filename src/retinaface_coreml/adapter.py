@@ -25,10 +25,10 @@ import numpy as np
 from retinaface_coreml import backends
 from retinaface_coreml.app_session import BucketSession, providers_for
 from retinaface_coreml.artifacts import BucketInfo, ModelInfo
-from retinaface_coreml.buckets import FULL
+from retinaface_coreml.buckets import FULL, exact_bucket
 from retinaface_coreml.decode import Detections
 from retinaface_coreml.detector import FaceDetector, check_unit_interval, run_network
-from retinaface_coreml.preprocess import check_image, scaled_size, to_bgr
+from retinaface_coreml.preprocess import check_image, letterbox, scaled_size
 from retinaface_coreml.source_model import SourceModel, open_source
 
 log = logging.getLogger(__name__)
@@ -158,16 +158,17 @@ class ONNXRetinaFaceDetector:
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(tensor, img_raw)``: the frame scaled by ``resize``, BGR minus the mean, as
         [1, 3, h, w] float32 (no padding), and a copy of the frame as given."""
-        import cv2
-
         resize = check_resize(resize)
         image = check_image(img_array, allow_float=True)
-        img_raw = image.copy()
-        bgr = to_bgr(image.astype(np.float32, copy=False))
-        if resize != 1.0:
-            bgr = cv2.resize(bgr, None, fx=resize, fy=resize, interpolation=cv2.INTER_LINEAR)
-        bgr = bgr - np.asarray(self._detector.manifest.model.mean_bgr, dtype=np.float32)
-        return np.ascontiguousarray(bgr.transpose(2, 0, 1)[None]), img_raw
+        # The network input detect_faces builds, at exactly the scaled size: nothing to pad.
+        tensor, _ = letterbox(
+            image,
+            *scaled_size(*image.shape[:2], resize),
+            self._detector.manifest.model.mean_bgr,
+            max_scale=resize,
+            allow_float=True,
+        )
+        return tensor, image.copy()
 
     def detect_faces(
         self, img_array: np.ndarray, resize: float = 1.0
@@ -222,9 +223,9 @@ class ONNXRetinaFaceDetector:
         """
         if not source.is_packaged:
             return None
-        for bucket in self._detector.manifest.buckets:
-            if (bucket.height, bucket.width) == (height, width):
-                return bucket
+        bucket = exact_bucket(self._detector.manifest.buckets, height, width)
+        if bucket is not None:
+            return bucket
         if (height, width) not in _warned_sizes:
             _warned_sizes.add((height, width))
             log.warning(

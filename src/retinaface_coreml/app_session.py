@@ -20,7 +20,7 @@ import numpy as np
 
 from retinaface_coreml.artifacts import BucketInfo, ModelInfo
 from retinaface_coreml.backends import COREML_EP, CPU_EP, Runner
-from retinaface_coreml.buckets import fitting_bucket
+from retinaface_coreml.buckets import exact_bucket, fitting_bucket
 
 # The app's export names the landmark output `landms`; the packaged buckets call it
 # `landmarks`. Either name asks for the same array.
@@ -120,10 +120,10 @@ class BucketSession:
 
     def _run_one(self, tensor: np.ndarray) -> list[np.ndarray]:
         height, width = tensor.shape[2:]
-        bucket = fitting_bucket(self._buckets, height, width)
-        exact = (bucket.height, bucket.width) == (height, width)
-        if not exact and self._source is not None:
+        exact = exact_bucket(self._buckets, height, width)
+        if exact is None and self._source is not None:
             return self._source.run(np.ascontiguousarray(tensor))
+        bucket = exact or fitting_bucket(self._buckets, height, width)
         if bucket.height < height or bucket.width < width:
             largest = max(self._buckets, key=lambda b: b.height * b.width).name
             raise ValueError(

@@ -45,6 +45,11 @@ def closest_bucket(buckets: Sequence[BucketInfo], height: int, width: int) -> Bu
     )
 
 
+def exact_bucket(buckets: Sequence[BucketInfo], height: int, width: int) -> BucketInfo | None:
+    """The bucket of exactly ``height`` x ``width`` (no padding, no rescaling), if any."""
+    return next((b for b in buckets if (b.height, b.width) == (height, width)), None)
+
+
 def fitting_bucket(buckets: Sequence[BucketInfo], height: int, width: int) -> BucketInfo:
     """The smallest bucket holding a ``height`` x ``width`` frame unshrunk, else the least shrink.
 
