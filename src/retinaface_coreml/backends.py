@@ -164,10 +164,10 @@ SessionFactory = Callable[[Path | None], Runner]
 """Opens a bucket on CoreML cached in a directory, e.g. ``<cache>/1.32.0/14/<digest>``."""
 
 
-def coreml_factory(
-    manifest: Manifest, bucket: BucketInfo, model: bytes, options: Mapping[str, str]
-) -> SessionFactory:
-    """The session factory: ``coreml.create_session`` on the verified model bytes."""
+def coreml_factory(manifest: Manifest, model: bytes) -> SessionFactory:
+    """The session factory: ``coreml.create_session`` on the verified model bytes, with the
+    provider options the manifest records."""
+    options = coreml_options(manifest)
 
     def open_session(cache_dir: Path | None) -> Runner:
         session = coreml.create_session(model, options=options, cache_dir=cache_dir)
@@ -328,7 +328,7 @@ def _open_coreml(
 ) -> Runner:
     from retinaface_coreml import cache, compile_process, compiler
 
-    factory = coreml_factory(manifest, bucket, model, coreml_options(manifest))
+    factory = coreml_factory(manifest, model)
     label, key = bucket.name, bucket.coreml_cache_key
     try:
         layout = _usable_layout(manifest, context)
@@ -453,7 +453,7 @@ def compile_bucket(
     if layout is None:
         raise BackendError(f"the CoreML cache directory is not writable (see {cache.ENV_VAR})")
     model = manifest.read_verified(bucket.file)
-    factory = coreml_factory(manifest, bucket, model, coreml_options(manifest))
+    factory = coreml_factory(manifest, model)
     return compiler.compile_entry(layout, bucket.coreml_cache_key, factory, label=bucket.name)
 
 
@@ -500,7 +500,7 @@ def _warm_bucket(
 
     label = bucket.name
     model = manifest.read_verified(bucket.file)
-    factory = coreml_factory(manifest, bucket, model, coreml_options(manifest))
+    factory = coreml_factory(manifest, model)
     started = time.perf_counter()
     if _ready_entry(manifest, layout, bucket):
         report(f"{label}: CoreML entry in the user cache; loading it")
