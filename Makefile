@@ -10,19 +10,20 @@ export SOURCE_DATE_EPOCH ?= 1700000000
 
 venv: $(STAMP)
 
-# The venv holds the runtime (editable), the toolchain's pinned dependencies and the test tools.
-$(STAMP): pyproject.toml
+# The venv holds the runtime and the toolchain (both editable; the toolchain pins its own
+# dependencies in toolchain/pyproject.toml) and the test tools.
+$(STAMP): pyproject.toml toolchain/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[build,test]'
-	printf '#!/bin/sh\nexec "%s" -m toolchain "$$@"\n' "$(abspath $(PY))" > $(VENV)/bin/toolchain
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' -e ./toolchain
+	printf '#!/bin/sh\nexec "%s" -m retinaface_coreml_toolchain "$$@"\n' "$(abspath $(PY))" > $(VENV)/bin/toolchain
 	chmod +x $(VENV)/bin/toolchain
 	touch $@
 
 # The whole flow: fetch, simplify, validate, coverage, precompile (macOS only), package.
 # `make models SOURCE=path/to/model.onnx` builds from a team's own RetinaFace export.
 models: $(STAMP)
-	$(PY) -m toolchain --verbose build $(if $(SOURCE),--from "$(SOURCE)")
+	$(PY) -m retinaface_coreml_toolchain --verbose build $(if $(SOURCE),--from "$(SOURCE)")
 
 # Builds the models first when they are missing, then runs the suite.
 test: $(STAMP)

@@ -20,9 +20,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolchain.coverage.api import analyse
-from toolchain.coverage.graph import load_graph
-from toolchain.coverage.rules import table_for
+from retinaface_coreml_toolchain.coverage.api import analyse
+from retinaface_coreml_toolchain.coverage.graph import load_graph
+from retinaface_coreml_toolchain.coverage.rules import table_for
 
 BLOCKS = 200
 RUNS = 5

@@ -30,8 +30,8 @@ def fix_batch_and_simplify(source: Path, target: Path) -> dict[str, list[int]]:
     import onnx
     import onnxsim
 
-    from toolchain.errors import ModelError
-    from toolchain.files import write_bytes
+    from retinaface_coreml_toolchain.errors import ModelError
+    from retinaface_coreml_toolchain.files import write_bytes
 
     model = onnx.load(str(source))
     shapes = {
@@ -52,10 +52,10 @@ def _dims(value_info: Any) -> Any:
 
 def coverage_cells(model: Path) -> dict[str, Any]:
     """Per ORT version and format: nodes, supported, partitions, MAC share (one level-1 graph)."""
-    from toolchain.coverage.api import analyse
-    from toolchain.coverage.graph import load_graph
-    from toolchain.coverage.macs import count_macs
-    from toolchain.coverage.rules import table_for
+    from retinaface_coreml_toolchain.coverage.api import analyse
+    from retinaface_coreml_toolchain.coverage.graph import load_graph
+    from retinaface_coreml_toolchain.coverage.macs import count_macs
+    from retinaface_coreml_toolchain.coverage.rules import table_for
 
     graph = load_graph(model)
     macs = count_macs(graph)
@@ -79,13 +79,21 @@ def coverage_cells(model: Path) -> dict[str, Any]:
 
 def optimize_available() -> bool:
     """True once the toolchain has an ``optimize`` command."""
-    probe = [sys.executable, "-m", "toolchain", "optimize", "--help"]
+    probe = [sys.executable, "-m", "retinaface_coreml_toolchain", "optimize", "--help"]
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
 
 def run_optimize(source: Path, target: Path, model_format: str) -> dict[str, Any]:
     """``toolchain optimize`` as a user runs it; its --json record, exit code and wall time."""
-    command = [sys.executable, "-m", "toolchain", "optimize", str(source), "-o", str(target)]
+    command = [
+        sys.executable,
+        "-m",
+        "retinaface_coreml_toolchain",
+        "optimize",
+        str(source),
+        "-o",
+        str(target),
+    ]
     for version in VERSIONS:
         command += ["--ort-version", version]
     command += ["--format", model_format, "--json"]

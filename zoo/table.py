@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-optimize", action="store_true", help="Only the before columns.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
-    from toolchain.errors import ToolchainError
-    from toolchain.files import write_bytes, write_json
+    from retinaface_coreml_toolchain.errors import ToolchainError
+    from retinaface_coreml_toolchain.files import write_bytes, write_json
 
     try:
         record = measure(args.dir, optimize=not args.no_optimize)

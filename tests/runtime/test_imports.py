@@ -9,7 +9,7 @@ import sys
 
 from tests.conftest import FACES_DIR, ROOT
 
-TOOLCHAIN_ONLY = ["onnx", "onnxsim", "coremltools", "click", "toolchain"]
+TOOLCHAIN_ONLY = ["onnx", "onnxsim", "coremltools", "click", "retinaface_coreml_toolchain"]
 
 SCRIPT = f"""
 import json, sys

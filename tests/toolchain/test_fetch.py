@@ -8,10 +8,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from retinaface_coreml_toolchain.cli import cli
+from retinaface_coreml_toolchain.fetch import FetchRequest, _bytes_literal, fetch_weights
+from retinaface_coreml_toolchain.recipe import load_recipe
 from tests.conftest import write_landms_export, write_relu_onnx
-from toolchain.cli import cli
-from toolchain.fetch import FetchRequest, _bytes_literal, fetch_weights
-from toolchain.recipe import load_recipe
 
 PINNED = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
 

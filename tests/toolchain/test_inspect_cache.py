@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from retinaface_coreml_toolchain.cli import cli
 from tests.conftest import ROOT
-from toolchain.cli import cli
 
 RECIPE = ROOT / "models" / "retinaface.toml"
 ENTRY = "1.32.0/{macos}/5c0f1b7a9e21/{key}/0_static_mlprogram/model"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from retinaface_coreml_toolchain.cli import cli
+from retinaface_coreml_toolchain.package import build_wheel
+from retinaface_coreml_toolchain.recipe import load_recipe
 from tests.conftest import EXPECTED_FACES, ROOT
-from toolchain.cli import cli
-from toolchain.package import build_wheel
-from toolchain.recipe import load_recipe
 
 
 def test_manifest_lists_every_file_with_its_sha256(built: Path) -> None:

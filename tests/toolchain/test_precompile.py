@@ -20,11 +20,11 @@ from click.testing import CliRunner
 
 from retinaface_coreml import cache, coreml
 from retinaface_coreml.artifacts import load_manifest, sha256_file
+from retinaface_coreml_toolchain.cli import cli
+from retinaface_coreml_toolchain.errors import GateFailed
+from retinaface_coreml_toolchain.precompile import SKIPPED, PrecompileRequest, precompile
+from retinaface_coreml_toolchain.recipe import load_recipe
 from tests.conftest import coreml_available
-from toolchain.cli import cli
-from toolchain.errors import GateFailed
-from toolchain.precompile import SKIPPED, PrecompileRequest, precompile
-from toolchain.recipe import load_recipe
 
 MAC = coreml.Host(
     ort_version=onnxruntime.__version__,
@@ -144,7 +144,7 @@ def test_a_second_session_that_is_no_hit_fails_the_build(built: Path, session, m
 
 def test_the_package_ships_the_cache_where_the_runtime_looks_for_it(built: Path) -> None:
     """precompile -> package -> the runtime's shipped-entry lookup, with one options digest."""
-    from toolchain.package import build_wheel
+    from retinaface_coreml_toolchain.package import build_wheel
 
     recipe = recipe_of(built)
     precompile(

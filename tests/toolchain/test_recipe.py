@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from retinaface_coreml_toolchain.errors import RecipeError
+from retinaface_coreml_toolchain.recipe import load_recipe
 from tests.conftest import ROOT
-from toolchain.errors import RecipeError
-from toolchain.recipe import load_recipe
 
 
 def _with_buckets(tmp_path: Path, buckets: str) -> Path:

@@ -11,10 +11,10 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
+from retinaface_coreml_toolchain.cli import cli
+from retinaface_coreml_toolchain.recipe import Bucket, load_recipe
+from retinaface_coreml_toolchain.simplify import cache_key, simplify_buckets
 from tests.toolchain.conftest import build_files
-from toolchain.cli import cli
-from toolchain.recipe import Bucket, load_recipe
-from toolchain.simplify import cache_key, simplify_buckets
 
 
 def run(project: Path, *args: str):
@@ -95,14 +95,14 @@ def test_unwritable_build_folder_exits_2_with_one_line(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Tests run as root, which ignores permission bits: the OS's refusal is raised instead."""
-    import toolchain.files
+    import retinaface_coreml_toolchain.files
 
     build = project / "models" / "build"
 
     def refuse(*args, dir=None, **kwargs):
         raise PermissionError(13, "Permission denied", str(dir))
 
-    monkeypatch.setattr(toolchain.files.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(retinaface_coreml_toolchain.files.tempfile, "mkdtemp", refuse)
     before = build_files(project)
     result = run(project, "simplify")
     assert result.exit_code == 2, result.output

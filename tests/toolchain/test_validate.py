@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from toolchain.cli import cli
-from toolchain.errors import ValidationFailed
-from toolchain.recipe import load_recipe
-from toolchain.simplify import simplify_buckets
-from toolchain.validate import check_validation, shortfalls, validate_buckets
+from retinaface_coreml_toolchain.cli import cli
+from retinaface_coreml_toolchain.errors import ValidationFailed
+from retinaface_coreml_toolchain.recipe import load_recipe
+from retinaface_coreml_toolchain.simplify import simplify_buckets
+from retinaface_coreml_toolchain.validate import check_validation, shortfalls, validate_buckets
 
 
 @pytest.fixture
@@ -85,10 +85,10 @@ def test_an_app_style_export_is_built_validated_and_recognised(project: Path, tm
 
     from retinaface_coreml import ONNXRetinaFaceDetector
     from retinaface_coreml.app_session import BucketSession
+    from retinaface_coreml_toolchain.fetch import FetchRequest, fetch_weights
+    from retinaface_coreml_toolchain.package import package_dir, stage
     from tests.conftest import write_landms_export
     from tests.runtime.photos import load_photo
-    from toolchain.fetch import FetchRequest, fetch_weights
-    from toolchain.package import package_dir, stage
 
     export = write_landms_export(
         project / "weights" / "retinaface_mobilenet025.onnx", tmp_path / "export.onnx", opset=12

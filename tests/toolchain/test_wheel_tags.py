@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.errors import PackageError
-from toolchain.wheel_tags import MANIFEST_MEMBER, platform_tag, retag_for_cache
+from retinaface_coreml_toolchain.errors import PackageError
+from retinaface_coreml_toolchain.wheel_tags import MANIFEST_MEMBER, platform_tag, retag_for_cache
 
 DIST_INFO = "retinaface_coreml-0.1.0.dist-info"
 WHEEL = (

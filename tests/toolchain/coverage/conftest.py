@@ -14,8 +14,8 @@ from tests.toolchain.coverage.coverage_graphs import ROOT, SOURCE
 def source_model() -> Path:
     """The pinned RetinaFace source model (dynamic H/W); `toolchain fetch` makes it."""
     if not SOURCE.is_file():
-        from toolchain.fetch import FetchRequest, fetch_weights
-        from toolchain.recipe import load_recipe
+        from retinaface_coreml_toolchain.fetch import FetchRequest, fetch_weights
+        from retinaface_coreml_toolchain.recipe import load_recipe
 
         fetch_weights(load_recipe(ROOT / "models" / "retinaface.toml"), FetchRequest())
     return SOURCE

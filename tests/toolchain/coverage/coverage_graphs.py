@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from toolchain.coverage.graph import Graph, graph_from_model
+from retinaface_coreml_toolchain.coverage.graph import Graph, graph_from_model
 
 ROOT = Path(__file__).resolve().parents[3]
 SOURCE = ROOT / "weights" / "retinaface_mobilenet025.onnx"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from toolchain.cli import cli
+from retinaface_coreml_toolchain.cli import cli
 
 
 @pytest.fixture
@@ -122,8 +122,8 @@ def test_real_needs_macos(runner: CliRunner, source_model: Path) -> None:
 
 def test_cli_builds_the_request(runner: CliRunner, monkeypatch, tmp_path: Path) -> None:
     """The interceptor: the options become this request, and nothing else."""
-    from toolchain.coverage import api
-    from toolchain.coverage.report import CoverageReport
+    from retinaface_coreml_toolchain.coverage import api
+    from retinaface_coreml_toolchain.coverage.report import CoverageReport
 
     seen = []
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from onnx import helper
 
+from retinaface_coreml_toolchain.coverage.api import analyse
+from retinaface_coreml_toolchain.coverage.graph import Graph
+from retinaface_coreml_toolchain.coverage.macs import count_macs
+from retinaface_coreml_toolchain.coverage.report import format_macs, render_macs
+from retinaface_coreml_toolchain.coverage.rules import table_for
 from tests.toolchain.coverage.coverage_graphs import F, make_graph
-from toolchain.coverage.api import analyse
-from toolchain.coverage.graph import Graph
-from toolchain.coverage.macs import count_macs
-from toolchain.coverage.report import format_macs, render_macs
-from toolchain.coverage.rules import table_for
 
 
 def weights(*shape: int) -> np.ndarray:

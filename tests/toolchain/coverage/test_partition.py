@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper
 
+from retinaface_coreml_toolchain.coverage.api import analyse
+from retinaface_coreml_toolchain.coverage.graph import Graph
+from retinaface_coreml_toolchain.coverage.partition import nodes_in_topological_order
+from retinaface_coreml_toolchain.coverage.rules import table_for
 from tests.toolchain.coverage.coverage_graphs import F, make_graph
-from toolchain.coverage.api import analyse
-from toolchain.coverage.graph import Graph
-from toolchain.coverage.partition import nodes_in_topological_order
-from toolchain.coverage.rules import table_for
 
 
 def node(op: str, inputs: list[str], output: str, **attrs):

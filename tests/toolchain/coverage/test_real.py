@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.coverage.api import CoverageRequest, run_coverage
-from toolchain.coverage.real import (
+from retinaface_coreml_toolchain.coverage.api import CoverageRequest, run_coverage
+from retinaface_coreml_toolchain.coverage.real import (
     RealCoverage,
     parse_summary,
     render_side_by_side,

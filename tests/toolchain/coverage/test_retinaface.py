@@ -10,9 +10,9 @@ import jsonschema
 import onnxruntime
 import pytest
 
+from retinaface_coreml_toolchain.coverage.api import CoverageRequest, bucket_gate, run_coverage
+from retinaface_coreml_toolchain.coverage.graph import load_graph
 from tests.toolchain.coverage.coverage_graphs import ROOT, built_buckets
-from toolchain.coverage.api import CoverageRequest, bucket_gate, run_coverage
-from toolchain.coverage.graph import load_graph
 
 FORMATS = ("mlprogram", "neuralnetwork")
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
+from retinaface_coreml_toolchain.coverage.graph import Graph
+from retinaface_coreml_toolchain.coverage.rules import table_for
+from retinaface_coreml_toolchain.coverage.rules.table import Ctx
+from retinaface_coreml_toolchain.coverage.support import Verdict, judge
 from tests.toolchain.coverage.coverage_graphs import F16, I64, F, make_graph
-from toolchain.coverage.graph import Graph
-from toolchain.coverage.rules import table_for
-from toolchain.coverage.rules.table import Ctx
-from toolchain.coverage.support import Verdict, judge
 
 ML, NN = "mlprogram", "neuralnetwork"
 

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper
 from onnxscript.rewriter import RewriteRule
 
+from retinaface_coreml_toolchain.cli import cli
+from retinaface_coreml_toolchain.optimize import passes
+from retinaface_coreml_toolchain.optimize.passes.common import Pass, int64s
 from tests.conftest import ROOT
 from tests.toolchain.optimize import fixtures
-from toolchain.cli import cli
-from toolchain.optimize import passes
-from toolchain.optimize.passes.common import Pass, int64s
 
 SCHEMA = json.loads((ROOT / "docs" / "optimize.schema.json").read_text())
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 from onnxscript.rewriter import RewriteRule
 
+from retinaface_coreml_toolchain.optimize.driver import (
+    KEPT,
+    NO_GAIN,
+    NO_MATCH,
+    OptimizeOptions,
+    optimize_model,
+)
+from retinaface_coreml_toolchain.optimize.passes import REGISTRY
+from retinaface_coreml_toolchain.optimize.passes.common import Pass, constant
 from tests.toolchain.optimize import fixtures
-from toolchain.optimize.driver import KEPT, NO_GAIN, NO_MATCH, OptimizeOptions, optimize_model
-from toolchain.optimize.passes import REGISTRY
-from toolchain.optimize.passes.common import Pass, constant
 
 
 def _relu_as_max() -> Pass:
@@ -51,7 +57,7 @@ def test_rounds_retry_a_pass_once_others_have_run() -> None:
 
 
 def test_check_inputs_hold_zeros_negatives_and_ties_and_only_0_1_for_integers() -> None:
-    from toolchain.optimize.equality import check_feeds
+    from retinaface_coreml_toolchain.optimize.equality import check_feeds
 
     feeds = check_feeds(
         {"x": (2, 8), "ids": (2, 8)}, {"x": np.dtype("float32"), "ids": np.dtype("int64")}

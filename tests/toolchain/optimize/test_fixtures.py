@@ -10,11 +10,11 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
+from retinaface_coreml_toolchain.coverage.api import analyse
+from retinaface_coreml_toolchain.coverage.graph import load_graph
+from retinaface_coreml_toolchain.coverage.rules import table_for
+from retinaface_coreml_toolchain.coverage.support import Verdict
 from tests.toolchain.optimize import fixtures
-from toolchain.coverage.api import analyse
-from toolchain.coverage.graph import load_graph
-from toolchain.coverage.rules import table_for
-from toolchain.coverage.support import Verdict
 
 ZOO = Path(__file__).resolve().parents[3] / "models" / "zoo"
 

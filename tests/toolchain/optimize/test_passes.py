@@ -8,8 +8,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from tests.toolchain.optimize import fixtures
-from toolchain.optimize.passes import (
+from retinaface_coreml_toolchain.optimize.passes import (
     REGISTRY,
     batchnorm_to_rank4,
     compare_to_mask,
@@ -19,8 +18,9 @@ from toolchain.optimize.passes import (
     reduce_l2_to_sqrt_sum,
     topk_threshold_to_rank,
 )
-from toolchain.optimize.predict import predict
-from toolchain.optimize.rewrite import apply_pass
+from retinaface_coreml_toolchain.optimize.predict import predict
+from retinaface_coreml_toolchain.optimize.rewrite import apply_pass
+from tests.toolchain.optimize import fixtures
 
 VERSIONS = ("1.23", "1.32")
 
@@ -191,7 +191,9 @@ def test_every_pass_docstring_cites_its_rule_and_equality() -> None:
     import importlib
 
     for rewrite_pass in REGISTRY:
-        module = importlib.import_module(f"toolchain.optimize.passes.{rewrite_pass.name}")
+        module = importlib.import_module(
+            f"retinaface_coreml_toolchain.optimize.passes.{rewrite_pass.name}"
+        )
         doc = module.__doc__ or ""
         assert "toolchain/coverage/rules/" in doc, rewrite_pass.name
         assert "Rejected:" in doc and "Equal:" in doc, rewrite_pass.name

@@ -1,0 +1,3 @@
+from retinaface_coreml_toolchain.cli import main
+
+main()

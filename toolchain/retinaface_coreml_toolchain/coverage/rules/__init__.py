@@ -1,0 +1,61 @@
+"""Rule tables per ONNX Runtime release series, and the lookup that picks one."""
+
+from __future__ import annotations
+
+import re
+
+from retinaface_coreml_toolchain.coverage.rules import ort_1_22, ort_1_23, ort_1_24, ort_1_32
+from retinaface_coreml_toolchain.coverage.rules.table import RuleTable
+from retinaface_coreml_toolchain.errors import ToolchainError
+
+# Modelled tables, oldest first.
+TABLES: dict[tuple[int, int], RuleTable] = {
+    (1, 22): ort_1_22.TABLE,
+    (1, 23): ort_1_23.TABLE,
+    (1, 24): ort_1_24.TABLE,
+    (1, 32): ort_1_32.TABLE,
+}
+
+# Release series published on PyPI from the oldest modelled one on (spec §9); a series in
+# between two tables resolves to the newest table at or below it.
+RELEASED = [(1, minor) for minor in range(22, 33)]
+
+
+class UnknownOrtVersion(ToolchainError):
+    """The requested ONNX Runtime version has no rule table."""
+
+
+def modelled() -> list[str]:
+    """e.g. ``["1.22", "1.23", "1.24", "1.32"]``."""
+    return [table.version for table in TABLES.values()]
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """``"1.23.2"`` or ``"1.23"`` -> ``(1, 23)``."""
+    match = re.fullmatch(r"\s*(\d+)\.(\d+)(?:\.\d+)?(?:[.+-]?\w*)\s*", text)
+    if not match:
+        raise UnknownOrtVersion(
+            f"'{text}' is not an ONNX Runtime version (X.Y or X.Y.Z); "
+            f"modelled: {', '.join(modelled())}"
+        )
+    return int(match.group(1)), int(match.group(2))
+
+
+def table_for(version: str) -> RuleTable:
+    """The newest table at or below ``version``; unknown or too old -> UnknownOrtVersion."""
+    wanted = parse_version(version)
+    if wanted not in RELEASED:
+        raise UnknownOrtVersion(
+            f"no CoreML rule table for ONNX Runtime {version}; modelled: "
+            f"{', '.join(modelled())} (1.25-1.31 use the 1.24 table)"
+        )
+    best = max(key for key in TABLES if key <= wanted)
+    return TABLES[best]
+
+
+def default_version(installed: str) -> str:
+    """The installed onnxruntime's series if modelled, else the newest modelled table."""
+    try:
+        return table_for(installed).version
+    except UnknownOrtVersion:
+        return modelled()[-1]
