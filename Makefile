@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml toolchain/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' -e ./toolchain
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' -e './toolchain[build]'
 	printf '#!/bin/sh\nexec "%s" -m retinaface_coreml_toolchain "$$@"\n' "$(abspath $(PY))" > $(VENV)/bin/toolchain
 	chmod +x $(VENV)/bin/toolchain
 	touch $@

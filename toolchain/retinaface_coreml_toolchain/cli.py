@@ -17,10 +17,22 @@ import click
 from retinaface_coreml_toolchain import options
 from retinaface_coreml_toolchain.errors import ToolchainError
 
+EXIT_CODES = """\b
+Exit codes:
+  0  done; every gate passed
+  1  a gate failed (coverage, partitions, validation)
+  2  bad input (a missing or unreadable file, not an ONNX model, a wrong option);
+     optimize: also a pass that breaks numerical equality (left out; OUT is written)"""
+
 
 class _Group(click.Group):
     """Turns every ToolchainError, and any OSError (a read-only folder, a full disk), into one
-    stderr line and its exit code, with no traceback unless --debug."""
+    stderr line and its exit code, with no traceback unless --debug. Every command's help ends
+    with the exit codes."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.epilog = cmd.epilog or EXIT_CODES
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -42,7 +54,7 @@ class _Group(click.Group):
             ctx.exit(ToolchainError.return_code)
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, epilog=EXIT_CODES)
 @click.option(
     "--recipe",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -54,7 +66,9 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log each step's progress to stderr.")
 @click.pass_context
 def cli(ctx: click.Context, recipe: Path, debug: bool, verbose: bool) -> None:
-    """Build the RetinaFace artefacts: fetch, simplify, validate, coverage, precompile, package."""
+    """Predict and fix how ONNX Runtime's CoreML EP partitions any ONNX model (coverage,
+    optimize); build the retinaface-coreml wheels (fetch, simplify, validate, coverage,
+    precompile, package, or all in order: build)."""
     ctx.meta["debug"] = debug
     ctx.obj = recipe
     logging.basicConfig(
@@ -301,7 +315,9 @@ def optimize(
 
 
 def main() -> None:
-    cli(prog_name="toolchain")
+    """The console script: Click names itself as invoked (``retinaface-coreml-toolchain``, or
+    ``python -m retinaface_coreml_toolchain``)."""
+    cli()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""Atomic writes: every artefact goes through a temp file in its directory, then os.replace."""
+"""Atomic writes: every artefact goes through a temp file in its directory, then os.replace.
+
+The writer is the runtime's own ``atomic.py``: ``_atomic.py`` here is a symlink to
+``src/retinaface_coreml/atomic.py`` (one file in git), which hatchling stores as a regular file in
+the toolchain wheel, so `coverage` and `optimize` run where the runtime is not installed.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from retinaface_coreml.atomic import atomic_writer
+from retinaface_coreml_toolchain._atomic import atomic_writer
 
 
 def write_bytes(path: Path, data: bytes) -> str:

@@ -24,6 +24,7 @@ from retinaface_coreml_toolchain.files import copy_file, staging_dir, write_json
 from retinaface_coreml_toolchain.manifest import build_manifest
 from retinaface_coreml_toolchain.recipe import Recipe
 from retinaface_coreml_toolchain.steplog import step
+from retinaface_coreml_toolchain.toolchain_wheel import build_toolchain_wheel
 
 # Used when SOURCE_DATE_EPOCH is unset, so two builds of the same inputs match byte for byte.
 DEFAULT_SOURCE_DATE_EPOCH = "1700000000"
@@ -168,6 +169,7 @@ def build_wheel(recipe: Recipe) -> PackageResult:
             from retinaface_coreml_toolchain.wheel_tags import retag_for_cache
 
             wheel = retag_for_cache(wheel)
+        build_toolchain_wheel(dist, env=env)  # the toolchain's own wheel, beside the runtime's
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     return PackageResult(
         wheel=wheel, sha256=digest, files=len(manifest["files"]) + 1, coreml_cache=has_cache

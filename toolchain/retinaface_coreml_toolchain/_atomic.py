@@ -1,0 +1,1 @@
+../../src/retinaface_coreml/atomic.py
