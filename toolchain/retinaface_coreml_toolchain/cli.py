@@ -230,6 +230,23 @@ def inspect_cache(ctx: click.Context, root: Path | None, as_json: bool) -> None:
     check_inspection(result)
 
 
+@cli.command("merge-caches")
+@click.argument("sources", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+@options.json_output
+@click.pass_context
+def merge_caches(ctx: click.Context, sources: tuple[Path, ...], as_json: bool) -> None:
+    """Ship the CoreML entries of several macOS builds (one per ORT release) in one wheel.
+
+    Each SOURCE holds one build's precompile.json and coreml/; any disagreement exits 2.
+    """
+    import os
+
+    from retinaface_coreml_toolchain.merge_caches import MergeRequest, merge_into_wheel, render
+
+    result = merge_into_wheel(_recipe(ctx), MergeRequest(sources=sources), env=os.environ)
+    _emit(result.to_dict(), as_json, render)
+
+
 @cli.command()
 @options.json_output
 @click.pass_context

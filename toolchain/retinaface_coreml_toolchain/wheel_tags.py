@@ -1,13 +1,15 @@
-"""Retag a wheel that ships a CoreML cache for the macOS and onnxruntime it was built with.
+"""Retag a wheel that ships a CoreML cache for the macOS and CPU it was built on.
 
-A cache entry only matches one ORT version, one CPU architecture and macOS majors from the one it
-was built on, so a wheel that carries one must not claim ``py3-none-any``, and must not let pip
-pick another onnxruntime: ORT never invalidates an entry, so the runtime uses one only for the
-exact version that built it (spec §5.4), and any other version would compile on first use. This
-does what ``python -m wheel tags --platform-tag macosx_14_0_arm64 --remove`` does, plus pinning
-``Requires-Dist: onnxruntime==<build version>`` in ``METADATA``, without the dependency and
-byte-stable: the members keep their order, timestamps and modes; only ``WHEEL``, ``METADATA``,
-their ``RECORD`` lines and the file name change.
+A cache entry only matches one CPU architecture and macOS majors from the one it was built on, so
+a wheel that carries entries must not claim ``py3-none-any``. The onnxruntime requirement stays
+the admitted range (``onnxruntime>=1.21``): the entries are keyed by ORT version, so an app pinned
+to another release only misses the cache and compiles once in the background, and the wheel still
+installs beside it. ``RETINAFACE_COREML_PIN_ORT=1`` (``make models PIN_ORT=1``) opts into
+``Requires-Dist: onnxruntime==<the entries' version>`` for teams that want a guaranteed hit; it
+needs entries of one release. This does what ``python -m wheel tags --platform-tag
+macosx_14_0_arm64 --remove`` does without the dependency and byte-stable: the members keep their
+order, timestamps and modes; only ``WHEEL`` (and, pinned, ``METADATA``), their ``RECORD`` lines
+and the file name change.
 """
 
 from __future__ import annotations
@@ -19,11 +21,20 @@ import os
 import re
 import tempfile
 import zipfile
-from pathlib import Path
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
 
 from retinaface_coreml_toolchain.errors import PackageError
 
 MANIFEST_MEMBER = "retinaface_coreml/models/manifest.json"
+PIN_ENV = "RETINAFACE_COREML_PIN_ORT"
+"""``1`` pins the macOS wheel to the entries' onnxruntime (``make models PIN_ORT=1``)."""
+
+
+def pin_requested(env: Mapping[str, str]) -> bool:
+    """Whether ``RETINAFACE_COREML_PIN_ORT`` asks for the exact pin (``1``, ``true``, ``yes``)."""
+    return env.get(PIN_ENV, "").strip().lower() in {"1", "true", "yes"}
+
 
 # platform.machine() on macOS -> the wheel tag's architecture.
 _ARCH = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "x86_64"}
@@ -59,7 +70,18 @@ def pin_onnxruntime(metadata: bytes, ort_version: str, wheel: Path) -> bytes:
     return "\n".join(lines).encode()
 
 
-def retag_for_cache(wheel: Path) -> Path:
+def version_key(text: str) -> tuple[int, ...]:
+    """e.g. ``"1.23.2"`` -> ``(1, 23, 2)``, so that 1.9 sorts before 1.23."""
+    return tuple(int(part) if part.isdigit() else 0 for part in text.split("."))
+
+
+def shipped_ort_versions(files: Mapping[str, str]) -> list[str]:
+    """The ORT releases the manifest's entries are for, e.g. ``["1.23.2", "1.32.0"]``."""
+    found = {PurePosixPath(rel).parts[1] for rel in files if rel.startswith("coreml/")}
+    return sorted(found, key=version_key)
+
+
+def retag_for_cache(wheel: Path, *, env: Mapping[str, str] = os.environ) -> Path:
     """Rewrite ``wheel`` with the platform tag its shipped cache needs; return the new path.
 
     e.g. ``dist/retinaface_coreml-0.1.0-py3-none-any.whl`` ->
@@ -70,11 +92,19 @@ def retag_for_cache(wheel: Path) -> Path:
         members = [(info, source.read(info)) for info in source.infolist()]
     contents = {info.filename: data for info, data in members}
     try:
-        cache = json.loads(contents[MANIFEST_MEMBER])["coreml_cache"]
+        manifest = json.loads(contents[MANIFEST_MEMBER])
+        cache = manifest["coreml_cache"]
         tag = platform_tag(str(cache["macos_major"]), str(cache["machine"]))
-        ort_version = str(cache["ort_version"])
+        ort_versions = shipped_ort_versions(manifest.get("files", {}))
     except (KeyError, ValueError, TypeError) as exc:
         raise PackageError(f"{wheel}: no CoreML cache record to tag it from ({exc!r})") from None
+    pin = pin_requested(env)
+    if pin and len(ort_versions) != 1:
+        wheel.unlink()  # a wheel with entries must not stay behind as py3-none-any
+        raise PackageError(
+            f"{wheel}: {PIN_ENV} pins one onnxruntime, but the wheel ships entries for "
+            f"{', '.join(ort_versions) or 'none'}; build it without the pin"
+        )
     name, version, *_ = wheel.name[: -len(".whl")].split("-")
     dist_info = f"{name}-{version}.dist-info"
     wheel_member, record_member = f"{dist_info}/WHEEL", f"{dist_info}/RECORD"
@@ -91,8 +121,11 @@ def retag_for_cache(wheel: Path) -> Path:
                 continue
         lines.append(line)
     new_wheel = ("\n".join(lines) + "\n").encode()
-    new_metadata = pin_onnxruntime(contents[metadata_member], ort_version, wheel)
-    replaced = {wheel_member: new_wheel, metadata_member: new_metadata}
+    replaced = {wheel_member: new_wheel}
+    if pin:
+        replaced[metadata_member] = pin_onnxruntime(
+            contents[metadata_member], ort_versions[0], wheel
+        )
     record = []
     for row in contents[record_member].decode().splitlines():
         member = row.split(",", 1)[0]
