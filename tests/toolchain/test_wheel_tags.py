@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from retinaface_coreml_toolchain.errors import PackageError
-from retinaface_coreml_toolchain.wheel_tags import MANIFEST_MEMBER, platform_tag, retag_for_cache
+from retinaface_coreml_toolchain.wheel_tags import (
+    MANIFEST_MEMBER,
+    PIN_ENV,
+    platform_tag,
+    retag_for_cache,
+)
 
 DIST_INFO = "retinaface_coreml-0.1.0.dist-info"
 WHEEL = (
@@ -24,6 +29,9 @@ METADATA = (
     "Requires-Dist: onnxruntime==1.32.0; extra == 'build'\n\n# retinaface-coreml\n"
 )
 CACHE = {"macos_major": "14", "machine": "arm64", "ort_version": "1.32.0"}
+ENTRY = "coreml/{ort}/14/5c0f1b7a9e21/retinaface640x640ab12/model.txt"
+FILES = {ENTRY.format(ort="1.32.0"): "0" * 64, "640x640.onnx": "1" * 64}
+PINNED = {PIN_ENV: "1"}
 
 
 def record_line(name: str, data: bytes) -> str:
@@ -31,11 +39,12 @@ def record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
-def make_wheel(folder: Path, coreml_cache: dict) -> Path:
+def make_wheel(folder: Path, coreml_cache: dict, files: dict[str, str] = FILES) -> Path:
     """A small wheel laid out as hatchling writes it (RECORD last, fixed timestamps)."""
+    manifest = {"coreml_cache": coreml_cache, "files": files}
     members = {
         "retinaface_coreml/__init__.py": b"",
-        MANIFEST_MEMBER: json.dumps({"coreml_cache": coreml_cache}).encode(),
+        MANIFEST_MEMBER: json.dumps(manifest).encode(),
         f"{DIST_INFO}/WHEEL": WHEEL.encode(),
         f"{DIST_INFO}/METADATA": METADATA.encode(),
     }
@@ -55,12 +64,13 @@ def test_platform_tag_names_the_macos_major_and_architecture() -> None:
         platform_tag("", "arm64")
 
 
-def test_retag_rewrites_name_wheel_and_record_and_nothing_else(tmp_path: Path) -> None:
+@pytest.mark.parametrize("env", [{}, PINNED], ids=["admitted-range", "pinned"])
+def test_retag_rewrites_name_wheel_and_record_and_nothing_else(tmp_path: Path, env) -> None:
     original = make_wheel(tmp_path, {**CACHE, "entries": {"x": {}}})
     with zipfile.ZipFile(original) as wheel:
         before = {i.filename: (i.date_time, wheel.read(i)) for i in wheel.infolist()}
         order = wheel.namelist()
-    retagged = retag_for_cache(original)
+    retagged = retag_for_cache(original, env=env)
     assert retagged.name == "retinaface_coreml-0.1.0-py3-none-macosx_14_0_arm64.whl"
     assert not original.exists()
     with zipfile.ZipFile(retagged) as wheel:
@@ -69,14 +79,30 @@ def test_retag_rewrites_name_wheel_and_record_and_nothing_else(tmp_path: Path) -
     wheel_text = after[f"{DIST_INFO}/WHEEL"][1].decode()
     assert "Tag: py3-none-macosx_14_0_arm64" in wheel_text and "py3-none-any" not in wheel_text
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {f"{DIST_INFO}/WHEEL", f"{DIST_INFO}/METADATA", f"{DIST_INFO}/RECORD"}
-    # pip may not pick another onnxruntime than the one the shipped entries were built with.
     metadata = after[f"{DIST_INFO}/METADATA"][1].decode()
-    assert metadata == METADATA.replace("onnxruntime>=1.21", "onnxruntime==1.32.0")
+    if env:
+        # Opted in: pip may not pick another onnxruntime than the entries' own.
+        assert changed == {f"{DIST_INFO}/WHEEL", f"{DIST_INFO}/METADATA", f"{DIST_INFO}/RECORD"}
+        assert metadata == METADATA.replace("onnxruntime>=1.21", "onnxruntime==1.32.0")
+    else:
+        # By default the wheel installs beside any ORT the runtime admits: a mismatch is a miss.
+        assert changed == {f"{DIST_INFO}/WHEEL", f"{DIST_INFO}/RECORD"}
+        assert metadata == METADATA
     for line in after[f"{DIST_INFO}/RECORD"][1].decode().splitlines():
         name, digest, _ = line.split(",")
         if digest:  # every hash in RECORD matches the member as now stored
             assert line == record_line(name, after[name][1])
+
+
+def test_an_exact_pin_needs_entries_of_one_release(tmp_path: Path) -> None:
+    files = {ENTRY.format(ort=ort): "0" * 64 for ort in ("1.32.0", "1.23.2")}
+    original = make_wheel(tmp_path, {**CACHE, "entries": {"x": {}}}, files)
+    with pytest.raises(PackageError, match=r"entries for 1\.23\.2, 1\.32\.0; build it without"):
+        retag_for_cache(original, env=PINNED)
+    assert list(tmp_path.iterdir()) == []  # no untagged wheel with entries is left behind
+    retagged = retag_for_cache(make_wheel(tmp_path, {**CACHE, "entries": {"x": {}}}, files), env={})
+    with zipfile.ZipFile(retagged) as wheel:
+        assert wheel.read(f"{DIST_INFO}/METADATA").decode() == METADATA
 
 
 def test_retag_is_byte_stable(tmp_path: Path) -> None:
