@@ -19,6 +19,7 @@ the file paths alone (``retinaface_coreml.cache.matching_shipped``); nothing cha
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ from retinaface_coreml_toolchain.wheel_tags import pin_requested, version_key
 
 RECORD_NAME = "precompile.json"
 """What ``precompile`` writes beside ``coreml/`` (``record_path``), in every merged folder."""
+
+
+_RELEASE = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 
 class CacheMergeError(ToolchainError):
@@ -86,9 +90,12 @@ def _check_record(
     try:
         recorded = {str(k): str(v) for k, v in record["provider_options"].items()}
         digest, ort, macos = record["options_digest"], record["ort_version"], record["macos_major"]
-        entries = record["entries"]
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise CacheMergeError(f"{path}: not a precompile record (no {exc})") from None
+        entries = dict(record["entries"])
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise CacheMergeError(f"{path}: not a precompile record ({exc!r})") from None
+    # The parts of a path below coreml/: an edited record must not point elsewhere.
+    if not (_RELEASE.fullmatch(str(ort)) and str(macos).isdigit()):
+        raise CacheMergeError(f"{path}: ORT {ort!r} / macOS {macos!r} is not a release; rebuild it")
     if digest != coreml.options_digest(recorded):
         raise CacheMergeError(
             f"{path}: options digest {digest} is not the digest of its provider options "
@@ -101,8 +108,8 @@ def _check_record(
         )
     found = []
     for bucket, entry in sorted(entries.items()):
-        key = entry.get("key")
-        if keys.get(bucket) != key:
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if key is None or keys.get(bucket) != key:
             raise CacheMergeError(
                 f"{path}: entry {key} for bucket {bucket} matches no bucket model of this build "
                 f"(its key is {keys.get(bucket, 'none: no such bucket')}); rebuild that job's "
@@ -113,8 +120,7 @@ def _check_record(
             raise CacheMergeError(f"{path}: entry {bucket} is at {entry.get('dir')}, not at "
                                   f"{expected_dir}; the record was edited: rebuild it")  # fmt: skip
         on_disk = {
-            f"{expected_dir}/{rel}": digest
-            for rel, digest in hash_files(source / expected_dir).items()
+            f"{expected_dir}/{rel}": sha for rel, sha in hash_files(source / expected_dir).items()
         }
         if on_disk != entry.get("files"):
             changed = sorted(set(on_disk.items()) ^ set((entry.get("files") or {}).items()))
