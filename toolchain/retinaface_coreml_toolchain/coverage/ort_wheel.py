@@ -61,7 +61,7 @@ def _wheels(folder: Path, version: str) -> list[Path]:
 
 def _pip_download(version: str, dest: Path) -> None:
     """Run pip for each Python tag until one has a wheel; raise with pip's reason otherwise."""
-    said = ""
+    said, versions = "", set()
     for python in PYTHONS:
         command = [
             sys.executable, "-m", "pip", "download", f"onnxruntime=={version}", "--no-deps",
@@ -72,21 +72,26 @@ def _pip_download(version: str, dest: Path) -> None:
         if done.returncode == 0 and _wheels(dest, version):
             return
         said = done.stderr
+        versions |= _listed_versions(said)
         if "No matching distribution" not in said:
             break  # a network or index failure: another Python tag will not help
-    raise DownloadError(_reason(version, said))
+    raise DownloadError(_reason(version, said, versions))
 
 
-def _reason(version: str, pip_stderr: str) -> str:
-    """One line from pip's stderr: no such release, no Mac wheel, or no index reachable."""
+def _listed_versions(pip_stderr: str) -> set[str]:
+    """The releases pip saw with a matching wheel: its "(from versions: a, b)" list."""
     listed = re.search(r"\(from versions: ([^)]*)\)", pip_stderr)
-    versions = [v.strip() for v in listed.group(1).split(",")] if listed else []
-    versions = [v for v in versions if v and v != "none"]
+    names = listed.group(1).split(",") if listed else []
+    return {v.strip() for v in names if VERSION.fullmatch(v.strip())}
+
+
+def _reason(version: str, pip_stderr: str, versions: set[str]) -> str:
+    """One line: no such release or no Mac wheel (pip listed others), or no index reachable."""
     if versions:
+        newest = max(versions, key=lambda v: tuple(map(int, v.split("."))))
         return (
             f"onnxruntime {version} has no macOS arm64 wheel on PyPI (no such release, or no Mac "
-            f"build); the newest with one is {versions[-1]}: pass that, or another from "
-            f"{versions[0]} on"
+            f"build); the newest release with one is {newest}: pass that, or an older one"
         )
     last = next((line for line in reversed(pip_stderr.splitlines()) if line.strip()), "no output")
     return (
