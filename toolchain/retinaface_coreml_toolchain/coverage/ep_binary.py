@@ -12,8 +12,9 @@ Limits, said plainly:
   (``mov``/``movk`` then stores), so no string table holds them; builder classes are compared;
 * a string an earlier object file also uses is stored once, before the region, and is missed;
   the first builder file's strings that precede its path are missed too;
-* an override's presence is read, not its return value (all ``SupportsMLProgram``/``IsTrivial``
-  overrides seen in 1.22.1-1.32.0 return true, spec §3.1, §2.3).
+* an override's presence is read, not its return value: every ``SupportsMLProgram`` override in
+  1.22.1-1.32.0 returns true (spec §3.1), and ``IsTrivial`` may depend on the op (Unary: Ceil
+  only, spec §2.3), which the table states per op type.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ _CREATE = re.compile(rb"6coreml\d+Create(\w+?)OpBuilderE")
 # ZNK11onnxruntime6coreml12PadOpBuilder17SupportsMLProgramEv
 _OVERRIDE = re.compile(rb"6coreml\d+(\w+?)OpBuilder\d+(SupportsMLProgram|IsTrivial)E")
 _CSTRING = re.compile(rb"([\x20-\x7e\t\n]*)\x00")
-_SOURCE = re.compile(r"^/.*/onnxruntime/.*\.(cc|h|mm)$")
+_SOURCE = re.compile(r"^\S*/\S+\.(cc|h|mm)$")  # a __FILE__: /Users/runner/.../model_builder.cc
 # Base classes, not builders: IOpBuilder (the interface) and BaseOpBuilder.
 _NOT_BUILDERS = frozenset({"I", "Base"})
 
