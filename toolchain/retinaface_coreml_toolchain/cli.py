@@ -300,6 +300,35 @@ def optimize(
     check_equality(record)
 
 
+@cli.group()
+def rules() -> None:
+    """The CoreML rule tables: check them against a release's macOS binary."""
+
+
+@rules.command("check")
+@click.argument("version")
+@click.option(
+    "--download-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to keep downloaded wheels. Default: the user cache.",
+)
+@options.json_output
+def rules_check(version: str, download_dir: Path | None, as_json: bool) -> None:
+    """Diff onnxruntime VERSION's CoreML EP (macOS arm64 wheel) against its rule table.
+
+    Exit 0: the table matches; 1: it is stale; 2: bad version, no such release or no download.
+    """
+    from retinaface_coreml_toolchain.coverage.rules_check import (
+        check_release,
+        check_stale,
+        render,
+    )
+
+    result = check_release(version, download_dir=download_dir)
+    _emit(result.to_dict(), as_json, render)
+    check_stale(result)
+
+
 def main() -> None:
     cli(prog_name="toolchain")
 
