@@ -51,6 +51,9 @@ def open_page(browser: Any, path: Path) -> Any:
     return page
 
 
+DRAWN_CPU = "(v) => [...v.querySelectorAll('.node.cpu')].map(g => g.dataset.name)"
+
+
 def cpu_names(cov: dict[str, Any]) -> list[str]:
     """The nodes the JSON report leaves on the CPU: rejected, plus dropped trivial groups."""
     dropped = [name for group in cov["dropped_trivial_groups"] for name in group]
