@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 # Pixels per layout unit: igraph puts neighbours in a layer 1 apart and layers 1 apart.
 X_UNIT, Y_UNIT = 150, 56
-MARGIN = 40
+MARGIN = 80  # more than half a node box (128 px wide in page.js)
 
 
 @dataclass(frozen=True, kw_only=True)
