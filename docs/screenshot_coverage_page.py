@@ -1,6 +1,7 @@
-"""Make docs/coverage-page.png: the build's page of the source RetinaFace model in headless chromium.
+"""Make docs/coverage-page.png: the source RetinaFace page of the build, in headless chromium.
 
-Run after `make models` and `make chromium`: ``.venv/bin/python docs/screenshot_coverage_page.py``.
+Run after `make models` and `make chromium`:
+``.venv/bin/python docs/screenshot_coverage_page.py``.
 It opens ``models/build/coverage/retinaface.html``, clicks the first CPU node in the list (so the
 panel shows its rejecting rule) and fits the whole collapsed graph into view.
 """
