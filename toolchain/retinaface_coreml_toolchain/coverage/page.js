@@ -112,7 +112,7 @@
     this.canvas.innerHTML = `<svg xmlns="${NS}" viewBox="0 0 10 10" preserveAspectRatio="xMidYMin meet">` +
       `<g>${parts.join("")}</g></svg>`;
     this.svg = this.canvas.firstChild;
-    this.top();
+    if (this.box) this.top();  // the first view box waits until every panel is in place
   };
 
   View.prototype.setBox = function (x, y, w) {
@@ -216,6 +216,8 @@
   renderHeader(DATA.header);
   const main = el("main");
   document.body.appendChild(main);
-  window.coverageViews = DATA.views.map(v => new View(v, main));
+  const views = DATA.views.map(v => new View(v, main));
+  for (const v of views) v.top();  // now each canvas has its final width
+  window.addEventListener("resize", () => { for (const v of views) v.setBox(v.box[0], v.box[1], v.box[2]); });
   document.body.dataset.ready = String(Math.round(performance.now()));
 })();
