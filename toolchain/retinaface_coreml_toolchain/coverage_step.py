@@ -11,7 +11,8 @@ from retinaface_coreml_toolchain.recipe import Recipe
 
 
 def coverage_dir(recipe: Recipe) -> Path:
-    """e.g. ``models/build/coverage`` (one ``<bucket>.json`` report each)."""
+    """e.g. ``models/build/coverage``: ``<bucket>.json`` reports; pages ``retinaface.html``
+    (source graph) and ``retinaface-<bucket>.html``."""
     return recipe.build_dir / "coverage"
 
 
@@ -38,10 +39,17 @@ def cover_buckets(recipe: Recipe) -> dict[str, dict[str, Any]]:
     Returns bucket name -> summary plus ``gate`` (None, or the line saying what fell short).
     """
     from retinaface_coreml_toolchain.coverage.api import CoverageRequest, bucket_gate, run_coverage
+    from retinaface_coreml_toolchain.coverage.html import write_report_page
 
     settings = recipe.coverage
     results: dict[str, dict[str, Any]] = {}
     with staging_dir(coverage_dir(recipe)) as tmp:
+        source = CoverageRequest(
+            model=recipe.weights.path,
+            ort_version=settings.ort_version,
+            formats=(settings.model_format,),
+        )
+        write_report_page(tmp / f"{recipe.model.name}.html", run_coverage(source))
         for bucket in recipe.buckets:
             path = recipe.bucket_path(bucket)
             if not path.exists():
@@ -55,6 +63,7 @@ def cover_buckets(recipe: Recipe) -> dict[str, dict[str, Any]]:
             )
             record = report.to_dict()
             write_json(tmp / f"{bucket.name}.json", record)
+            write_report_page(tmp / f"{recipe.model.name}-{bucket.name}.html", report)
             results[bucket.name] = {
                 **summarize(record),
                 "gate": bucket_gate(

@@ -19,3 +19,10 @@ bucket = click.option(
 )
 
 model_path = click.argument("model", type=click.Path(path_type=Path, dir_okay=False, exists=False))
+
+html_report = click.option(
+    "--html",
+    "html",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write a self-contained HTML picture of the partitions to this file.",
+)
