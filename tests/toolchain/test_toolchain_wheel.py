@@ -88,7 +88,7 @@ def test_the_wheel_carries_the_runtimes_atomic_writer_and_a_console_script(
 def test_build_only_dependencies_are_an_extra(toolchain_wheel: Path) -> None:
     plain = {base_name(r) for r in requires(toolchain_wheel) if "extra ==" not in r}
     extra = {base_name(r) for r in requires(toolchain_wheel) if "extra == 'build'" in r}
-    assert plain == {"onnx", "onnxsim", "onnxscript", "onnx-ir", "onnxruntime", "click"}
+    assert plain == {"onnx", "onnxsim", "onnxscript", "onnx-ir", "onnxruntime", "click", "igraph"}
     assert extra == BUILD_ONLY
     assert all("==" in r for r in requires(toolchain_wheel)), "the toolchain pins its dependencies"
 
@@ -188,3 +188,16 @@ def test_the_readme_step_gates_with_exit_codes(
     else:
         assert (tmp_path / "model.coreml.onnx").stat().st_size > 1_000_000
         assert "partitions supported by CoreML: 1 " in proc.stdout
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_coverage_page_assets(ci_venv, tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    bucket = ROOT / "models" / "build" / "retinaface" / "640x640.onnx"
+    proc = subprocess.run(
+        ["retinaface-coreml-toolchain", "coverage", str(bucket), "--format", "mlprogram",
+         "--html", str(page)],
+        cwd=tmp_path, env=ci_venv, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert page.stat().st_size > 10_000 and "<html" in page.read_text().lower()
