@@ -20,7 +20,7 @@ from retinaface_coreml_toolchain.errors import ToolchainError
 EXIT_CODES = """\b
 Exit codes:
   0  done; every gate passed
-  1  a gate failed (coverage, partitions, validation)
+  1  a gate failed (coverage, partitions, validation; rules check: a stale table)
   2  bad input (a missing or unreadable file, not an ONNX model, a wrong option);
      optimize: also a pass that breaks numerical equality (left out; OUT is written)"""
 
