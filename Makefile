@@ -1,5 +1,14 @@
 # Two commands for a newcomer: `make models`, then `make test`. Each creates .venv from nothing.
-PYTHON ?= python3
+# The interpreter that creates the venvs: empty means the newest python3.x on PATH that the pins
+# support (scripts/find_python.sh: 3.11 to 3.14 for the toolchain); PYTHON=... is checked the same
+# way. Either way a missing one stops the build with one line naming what to install.
+PYTHON ?=
+FIND_PYTHON := scripts/find_python.sh
+# make zoo and make compat install torch 2.13.0: on Linux the CPU wheel on disk (cp311 only); on
+# macOS arm64 PyPI's wheel (macOS 14+, cp311-cp314). The zoo's other pins (numpy 1.26.4, scipy
+# 1.13.1, Pillow 9.4.0) have no wheels past cp311, so the zoo takes 3.11 everywhere.
+TORCH_PYTHON := $(if $(filter Darwin,$(shell uname -s)),--min 3.11,--min 3.11 --max 3.11)
+ZOO_PYTHON := --min 3.11 --max 3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -13,7 +22,7 @@ venv: $(STAMP)
 # The venv holds the runtime and the toolchain (both editable; the toolchain pins its own
 # dependencies in toolchain/pyproject.toml) and the test tools.
 $(STAMP): pyproject.toml toolchain/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@py=$$($(FIND_PYTHON) $(PYTHON)) && echo "$$py -m venv $(VENV)" && "$$py" -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' -e ./toolchain
 	printf '#!/bin/sh\nexec "%s" -m retinaface_coreml_toolchain "$$@"\n' "$(abspath $(PY))" > $(VENV)/bin/toolchain
@@ -39,7 +48,7 @@ VENV_OLD := .venv-ort$(ORT_OLD)
 test-ort130: $(STAMP)
 	@if [ ! -f src/retinaface_coreml/models/manifest.json ]; then \
 		$(MAKE) --no-print-directory models; fi
-	test -x $(VENV_OLD)/bin/python || $(PYTHON) -m venv $(VENV_OLD)
+	test -x $(VENV_OLD)/bin/python || { py=$$($(FIND_PYTHON) $(PYTHON)) && "$$py" -m venv $(VENV_OLD); }
 	$(VENV_OLD)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' \
 		'onnx==1.23.2' 'onnxruntime==$(ORT_OLD)'
 	$(VENV_OLD)/bin/python -m pytest -p no:cacheprovider tests/runtime/test_cold_start.py \
@@ -59,7 +68,8 @@ bench: $(STAMP)
 COMPAT_VENV := .venv-compat
 COMPAT_OURS ?= wheel
 $(COMPAT_VENV)/.installed: compat/requirements.txt compat/setup_env.py compat/pins.py
-	$(PYTHON) -m compat.setup_env
+	@py=$$($(FIND_PYTHON) $(TORCH_PYTHON) $(PYTHON)) && echo "$$py -m compat.setup_env" && \
+		"$$py" -m compat.setup_env
 
 compat: $(STAMP) $(COMPAT_VENV)/.installed
 	@if [ ! -f src/retinaface_coreml/models/manifest.json ] || ! ls $(WHEEL_GLOB) >/dev/null 2>&1; then \
@@ -70,14 +80,14 @@ compat: $(STAMP) $(COMPAT_VENV)/.installed
 
 # The model zoo (issue 9): the app's other models, OpenFace 3.0's MTL and STAR, exported as the
 # app does (random weights) into models/zoo/ (ignored), then measured before and after
-# `toolchain optimize`. Own venv: Python 3.11 for the on-disk CPU torch; torchvision, timm and
+# `toolchain optimize`. Own venv: Python 3.11 (the zoo's pins); torchvision, timm and
 # openface-test go in without their dependencies (zoo/requirements.txt has the ones they import;
 # zoo/torchvision_shim.py lets PyPI's CUDA torchvision import beside the CPU torch). Not in `make test`.
 ZOO_VENV := .venv-zoo
 ZOO_DIR := models/zoo
 $(ZOO_VENV)/.installed: zoo/requirements.txt
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "make zoo needs Python 3.11 (the CPU torch wheel on disk is cp311); run: make zoo PYTHON=python3.11")'
-	$(PYTHON) -m venv $(ZOO_VENV)
+	@py=$$($(FIND_PYTHON) $(ZOO_PYTHON) $(PYTHON)) && echo "$$py -m venv $(ZOO_VENV)" && \
+		"$$py" -m venv $(ZOO_VENV)
 	$(ZOO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r zoo/requirements.txt
 	$(ZOO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
 		torchvision==0.28.0 timm==1.0.15 openface-test==0.1.26
@@ -87,11 +97,12 @@ $(ZOO_DIR)/.exported: $(ZOO_VENV)/.installed zoo/export.py zoo/torchvision_shim.
 	$(ZOO_VENV)/bin/python -m zoo.export --out $(ZOO_DIR)
 	touch $@
 
-# The fixtures that `make test` uses are checked against the real exports here, where they exist
-# (in `make test` those checks skip, saying so).
+# The fixtures that `make test` uses are checked against the real exports here (in `make test`
+# those checks skip, saying so). zoo.table writes the batch-1 models they read (mtl_b1.onnx,
+# star_b1.onnx), so it runs first; ZOO_REQUIRED turns a missing export into a failure, not a skip.
 zoo: $(STAMP) $(ZOO_DIR)/.exported
-	$(PY) -m pytest -q -p no:cacheprovider tests/toolchain/optimize/test_fixtures.py
 	$(PY) -m zoo.table --dir $(ZOO_DIR)
+	RETINAFACE_ZOO_REQUIRED=1 $(PY) -m pytest -q -p no:cacheprovider tests/toolchain/optimize/test_fixtures.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check toolchain src tests benchmarks compat zoo
