@@ -171,10 +171,18 @@ def precompile(
             entry, session = _precompile_bucket(
                 bucket.name, path.read_bytes(), keys[bucket.name], layout, options, open_session
             )
-            check = gate(bucket, session)
+            try:
+                check = gate(bucket, session)
+            except Exception as exc:  # ORT's run errors: an entry that cannot run cannot ship
+                check = EntryCheck(
+                    bucket=bucket.name,
+                    passed=False,
+                    reason=f"the CoreML session failed to run: {exc}",
+                    figures={},
+                )
             del session
             if check.passed:
-                entries.append(replace(entry, numerics=check.figures))
+                entries.append(replace(entry, numerics={"passed": True, **check.figures}))
             else:
                 shutil.rmtree(layout.entry(entry.key))  # out of tolerance: never staged
                 refused.append(check)
