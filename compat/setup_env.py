@@ -1,6 +1,7 @@
 """Build ``.venv-compat`` from nothing: CPU torch, the app's helpers, the app's sdist unpacked.
 
-Run with the Python that makes the venv (3.11: the on-disk CPU torch wheel is for 3.11)::
+Run with the Python that makes the venv (Linux: 3.11, the on-disk CPU torch wheel is cp311;
+macOS arm64: 3.11 or later, PyPI's torch 2.13.0 for macOS 14+)::
 
     python3 -m compat.setup_env            # what `make compat` runs when the venv is missing
 
@@ -12,6 +13,7 @@ place with one rename. A failure prints one line naming what failed and exits 2.
 from __future__ import annotations
 
 import hashlib
+import platform
 import shutil
 import subprocess
 import sys
@@ -87,11 +89,13 @@ def _unpack_app(sdist: Path) -> None:
         raise SetupError(f"{sdist}: no {pins.APP_MEMBER} inside; is it pyfaceau's sdist?")
 
 
-def _check_cpu_torch(python: Path) -> str:
+def _check_cpu_torch(python: Path, *, system: str = sys.platform) -> str:
     probe = "import torch; print(torch.__version__, torch.version.cuda)"
     result = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=False)
     version, _, cuda = result.stdout.strip().partition(" ")
-    if result.returncode != 0 or cuda != "None" or not version.endswith("+cpu"):
+    # PyPI's macOS wheel is CPU (and MPS) only and carries no "+cpu" label.
+    label_ok = version.endswith("+cpu") or (system == "darwin" and version == "2.13.0")
+    if result.returncode != 0 or cuda != "None" or not label_ok:
         raise SetupError(
             f"{python}: torch {version or '(not importable)'} with CUDA {cuda or '?'} is not the "
             "CPU build; build the venv with Python 3.11, where pip takes the on-disk "
@@ -100,14 +104,29 @@ def _check_cpu_torch(python: Path) -> str:
     return version
 
 
-def build(venv_dir: Path = pins.VENV) -> None:
-    """Create ``venv_dir`` with everything the harness needs except our own package."""
-    if sys.version_info[:2] != TORCH_PYTHON:
+def check_platform(
+    *, system: str = sys.platform, machine: str = platform.machine(), python=sys.version_info
+) -> None:
+    """Refuse, before pip runs, a platform where compat/requirements.txt has no CPU torch."""
+    if system == "darwin":
+        if machine != "arm64":
+            raise SetupError(
+                f"macOS on {machine}: PyPI has no torch 2.13.0 for Intel Macs (none past 2.2.2); "
+                "run `make compat` on an Apple silicon Mac (macOS 14+) or on Linux"
+            )
+        if tuple(python[:2]) < TORCH_PYTHON:
+            raise SetupError(f"Python {python[0]}.{python[1]}: torch 2.13.0 needs 3.11 or later")
+    elif tuple(python[:2]) != TORCH_PYTHON:
         # Elsewhere pip would fetch PyPI's CUDA build of torch (gigabytes) before any check.
         raise SetupError(
-            f"Python {sys.version.split()[0]}: the on-disk CPU torch wheel is for Python "
+            f"Python {python[0]}.{python[1]}: the on-disk CPU torch wheel is for Python "
             f"{'.'.join(map(str, TORCH_PYTHON))}; run `make compat PYTHON=python3.11`"
         )
+
+
+def build(venv_dir: Path = pins.VENV) -> None:
+    """Create ``venv_dir`` with everything the harness needs except our own package."""
+    check_platform()
     stamp = venv_dir / ".installed"
     stamp.unlink(missing_ok=True)
     if not (venv_dir / "bin" / "python").exists():

@@ -30,6 +30,10 @@ def install() -> None:
         raise RuntimeError("zoo.torchvision_shim.install() must run before torchvision is imported")
     if _LIBRARY:
         return
+    if sys.platform != "linux":
+        # PyPI's macOS torchvision is the CPU build of its torch: its _C.so loads and defines
+        # these operators itself, and a second definition of the namespace would fail.
+        return
     import torch
 
     library = torch.library.Library("torchvision", "DEF")

@@ -184,6 +184,63 @@ def burn(seconds: float) -> None:
         onnxruntime.InferenceSession(_burner(matmuls), _one_thread(), providers=[CPU_EP])
 
 
+# --- what a float16 device computes ------------------------------------------------------------
+
+
+def round_mantissa(values: np.ndarray, bits: int) -> np.ndarray:
+    """float32 ``values`` rounded to nearest-even with ``bits`` mantissa bits (float16 has 10)."""
+    raw = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    drop = 23 - bits
+    half = np.uint32(1 << (drop - 1))
+    odd = (raw >> np.uint32(drop)) & np.uint32(1)
+    rounded = (raw + half - np.uint32(1) + odd) & ~np.uint32((1 << drop) - 1)
+    return rounded.view(np.float32)
+
+
+def reduced_precision(model: bytes, *, weight_bits: int = 10) -> bytes:
+    """``model`` as a float16 device runs it, for the CPU EP: what CoreML may do on the ANE.
+
+    Every float32 weight is rounded to ``weight_bits`` mantissa bits (10: float16's), and every
+    float32 tensor the graph computes, its input included, is stored as float16 between nodes
+    (a Cast to float16 and back after each producer: float16's rounding and its 65504 range).
+    Accumulation inside a node stays float32. ``weight_bits`` below 10 is a device worse than
+    float16, for the case a numerical gate must refuse.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    proto = onnx.shape_inference.infer_shapes(onnx.load_from_string(model))
+    graph = proto.graph
+    for index, tensor in enumerate(graph.initializer):
+        if tensor.data_type == TensorProto.FLOAT:
+            rounded = round_mantissa(numpy_helper.to_array(tensor), weight_bits)
+            graph.initializer[index].CopyFrom(numpy_helper.from_array(rounded, tensor.name))
+    floats = {
+        v.name
+        for v in (*graph.value_info, *graph.output, *graph.input)
+        if v.type.tensor_type.elem_type == TensorProto.FLOAT
+    } - {t.name for t in graph.initializer}
+
+    def round_trip(source: str, target: str) -> list[onnx.NodeProto]:
+        half = f"{target}.float16"
+        return [
+            helper.make_node("Cast", [source], [half], to=TensorProto.FLOAT16),
+            helper.make_node("Cast", [half], [target], to=TensorProto.FLOAT),
+        ]
+
+    inputs = {i.name: f"{i.name}.rounded" for i in graph.input if i.name in floats}
+    nodes = [n for name, rounded in inputs.items() for n in round_trip(name, rounded)]
+    for node in graph.node:
+        node.input[:] = [inputs.get(name, name) for name in node.input]
+        outputs = [name for name in node.output if name in floats]
+        node.output[:] = [f"{name}.float32" if name in floats else name for name in node.output]
+        nodes.append(node)
+        nodes.extend(n for name in outputs for n in round_trip(f"{name}.float32", name))
+    graph.ClearField("node")
+    graph.node.extend(nodes)
+    return proto.SerializeToString()
+
+
 # --- the runtime's two seams -------------------------------------------------------------------
 
 
@@ -207,6 +264,8 @@ def create_session(model: bytes, *, options, cache_dir, session_options=None):
     """``coreml.create_session`` with the stand-in compiler in place of the CoreML EP."""
     config = settings()
     meta = onnxruntime.InferenceSession(model, providers=[CPU_EP]).get_modelmeta()
+    if config.get("weight_bits") is not None:  # outputs as a float16 (or worse) device's
+        model = reduced_precision(model, weight_bits=int(config["weight_bits"]))
     standin = StandIn(
         key=meta.custom_metadata_map["COREML_CACHE_KEY"],
         model=model,
@@ -227,7 +286,8 @@ def install() -> None:
 def activate(monkeypatch, events: Path, **config: object) -> None:
     """Stand-in at both seams here and in every child process (undone by ``monkeypatch``).
 
-    ``config``: ``compile_seconds``, ``fail``, ``macos``, ``ort_version``, ``chunk_delay``.
+    ``config``: ``compile_seconds``, ``fail``, ``macos``, ``ort_version``, ``chunk_delay``,
+    ``weight_bits`` (the compiled model computes as ``reduced_precision`` says: 10 is float16).
     """
     monkeypatch.setenv(ENV_VAR, json.dumps({"events": str(events), **config}))
     path = os.environ.get("PYTHONPATH", "")

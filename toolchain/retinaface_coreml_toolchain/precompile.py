@@ -3,7 +3,10 @@
 For each bucket: an ORT session with the recipe's ``[coreml]`` options and
 ``ModelCacheDirectory=models/build/coreml/<ort>/<macOS major>/<options digest>/`` (the runtime's
 layout, from ``retinaface_coreml.cache``), timed; the sha256 of every file ORT wrote; then a
-second session, which must be a cache hit: faster, and not one file new or changed. The whole
+second session, which must be a cache hit: faster, and not one file new or changed; then the
+numerical gate (``coreml_gate``): that session's outputs on the validation inputs against the CPU's,
+within the recipe's CoreML tolerance. An entry out of tolerance is removed before staging ends and
+listed under ``refused`` with the reason, so it never ships. The whole
 ``models/build/coreml/`` is staged and replaced at once, so nothing stale or half-written ships.
 
 Elsewhere it writes ``precompile.json`` saying why it skipped and the build goes on: the wheel
@@ -17,12 +20,13 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from retinaface_coreml import coreml
 from retinaface_coreml.cache import CacheLayout, hash_files
+from retinaface_coreml_toolchain.coreml_gate import EntryCheck, EntryGate, retinaface_gate
 from retinaface_coreml_toolchain.errors import GateFailed, MissingInputError
 from retinaface_coreml_toolchain.files import staging_dir, write_json
 from retinaface_coreml_toolchain.recipe import Recipe
@@ -55,6 +59,7 @@ class CachedBucket:
     compile_seconds: float
     hit_seconds: float
     files: dict[str, str]
+    numerics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +72,7 @@ class PrecompileResult:
     provider_options: dict[str, str]
     options_digest: str
     entries: tuple[CachedBucket, ...] = field(default=())
+    refused: tuple[EntryCheck, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         """The precompile.json record, merged into manifest.json as ``coreml_cache``."""
@@ -86,18 +92,26 @@ class PrecompileResult:
                     "compile_seconds": e.compile_seconds,
                     "hit_seconds": e.hit_seconds,
                     "files": e.files,
+                    "numerics": e.numerics,
                 }
                 for e in self.entries
             },
+            "refused": {c.bucket: {"reason": c.reason, "figures": c.figures} for c in self.refused},
         }
 
     @property
     def summary(self) -> str:
         if self.status != "built":
             return self.reason
+        refused = (
+            f"; {len(self.refused)} refused by the numerical gate: "
+            + ", ".join(c.bucket for c in self.refused)
+            if self.refused
+            else ""
+        )
         return (
             f"{len(self.entries)} bucket(s) cached for onnxruntime {self.ort_version} on "
-            f"macOS {self.macos_major} ({self.machine}), options {self.options_digest}"
+            f"macOS {self.macos_major} ({self.machine}), options {self.options_digest}{refused}"
         )
 
 
@@ -117,8 +131,12 @@ def precompile(
     *,
     host: coreml.Host | None = None,
     open_session: OpenSession = _open_coreml_session,
+    gate: EntryGate | None = None,
 ) -> PrecompileResult:
-    """Build the CoreML cache for the requested buckets, or record why it was skipped."""
+    """Build the CoreML cache for the requested buckets, or record why it was skipped.
+
+    ``gate`` checks each compiled entry's outputs (default: ``coreml_gate.retinaface_gate``).
+    """
     request = request or PrecompileRequest()
     host = host or coreml.detect_host()
     options = dict(recipe.coreml_options or coreml.DEFAULT_OPTIONS)
@@ -137,7 +155,8 @@ def precompile(
         return result
     keys = _cache_keys(recipe)
     buckets = [recipe.find_bucket(name) for name in request.buckets] or list(recipe.buckets)
-    entries = []
+    gate = gate or retinaface_gate(recipe)
+    entries, refused = [], []
     with step("precompile"), staging_dir(cache_root(recipe)) as tmp:
         layout = CacheLayout(
             root=tmp,
@@ -149,12 +168,27 @@ def precompile(
             path = recipe.bucket_path(bucket)
             if not path.exists() or bucket.name not in keys:
                 raise MissingInputError(f"{path}: missing; run `toolchain simplify` first")
-            entries.append(
-                _precompile_bucket(
-                    bucket.name, path.read_bytes(), keys[bucket.name], layout, options, open_session
-                )
+            entry, session = _precompile_bucket(
+                bucket.name, path.read_bytes(), keys[bucket.name], layout, options, open_session
             )
-    result = PrecompileResult(status="built", reason="", entries=tuple(entries), **base)
+            try:
+                check = gate(bucket, session)
+            except Exception as exc:  # ORT's run errors: an entry that cannot run cannot ship
+                check = EntryCheck(
+                    bucket=bucket.name,
+                    passed=False,
+                    reason=f"the CoreML session failed to run: {exc}",
+                    figures={},
+                )
+            del session
+            if check.passed:
+                entries.append(replace(entry, numerics={"passed": True, **check.figures}))
+            else:
+                shutil.rmtree(layout.entry(entry.key))  # out of tolerance: never staged
+                refused.append(check)
+    result = PrecompileResult(
+        status="built", reason="", entries=tuple(entries), refused=tuple(refused), **base
+    )
     write_json(record_path(recipe), result.to_dict())
     return result
 
@@ -166,11 +200,13 @@ def _precompile_bucket(
     layout: CacheLayout,
     options: Mapping[str, str],
     open_session: OpenSession,
-) -> CachedBucket:
-    """Compile one bucket into ``layout.dir``, then check a second session is a cache hit."""
+) -> tuple[CachedBucket, object]:
+    """Compile one bucket into ``layout.dir``, check a second session is a cache hit; return
+    the entry and that (hit) session, the one the runtime gets.
+    """
     entry = layout.entry(key)
     started = time.perf_counter()
-    _session(open_session, model, options, layout.dir, name)
+    _session(open_session, model, options, layout.dir, name)  # dropped: released before the hit
     compile_seconds = time.perf_counter() - started
     if not entry.is_dir():
         raise GateFailed(
@@ -179,7 +215,7 @@ def _precompile_bucket(
         )
     files = hash_files(entry)
     started = time.perf_counter()
-    _session(open_session, model, options, layout.dir, name)
+    session = _session(open_session, model, options, layout.dir, name)
     hit_seconds = time.perf_counter() - started
     changed = sorted(set(hash_files(entry).items()) ^ set(files.items()))
     if changed:
@@ -191,7 +227,7 @@ def _precompile_bucket(
             f"{compile_seconds:.2f} s: not a cache hit"
         )
     prefix = f"coreml/{layout.relative}/{key}"
-    return CachedBucket(
+    entry = CachedBucket(
         bucket=name,
         key=key,
         dir=prefix,
@@ -199,16 +235,16 @@ def _precompile_bucket(
         hit_seconds=round(hit_seconds, 3),
         files={f"{prefix}/{rel}": digest for rel, digest in files.items()},
     )
+    return entry, session
 
 
 def _session(
     open_session: OpenSession, model: bytes, options: Mapping[str, str], cache_dir: Path, name: str
-) -> None:
+) -> object:
     try:
-        session = open_session(model, options, cache_dir)
+        return open_session(model, options, cache_dir)
     except Exception as exc:  # ORT raises plain RuntimeError/Fail subclasses
         raise GateFailed(f"{name}: the CoreML session failed: {exc}") from exc
-    del session  # released before the next one opens the same entry
 
 
 def _cache_keys(recipe: Recipe) -> dict[str, str]:
@@ -246,5 +282,7 @@ def render(record: dict[str, Any]) -> str:
             f"{name:<9} {entry['compile_seconds']:>9.2f} {entry['hit_seconds']:>7.2f} "
             f"{len(entry['files']):>5}  {entry['dir']}"
         )
+    for name, refusal in record.get("refused", {}).items():
+        lines.append(f"{name:<9} refused, not shipped: CoreML vs CPU {refusal['reason']}")
     lines.append(record["summary"])
     return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""The CoreML numerical gate of ``precompile``: a compiled entry's outputs against the CPU's.
+
+After an entry is compiled (and proved a cache hit), its session runs the validation inputs,
+and the bucket model runs them on ORT's CPU EP. RetinaFace decodes both and compares faces
+(``coreml_numerics.compare_faces``); any other model compares raw outputs within ``rtol``.
+An entry out of tolerance is not shipped; the precompile record says why.
+
+The tolerances come from the recipe's ``[coreml_tolerance]`` table (keys ``min_iou``,
+``max_landmark_error``, ``max_score_diff``, ``rtol``), each defaulting to ``CoremlTolerance()``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from retinaface_coreml_toolchain.coreml_numerics import (
+    FaceTolerance,
+    compare_faces,
+    face_shortfalls,
+    relative_diff,
+    relative_shortfalls,
+)
+from retinaface_coreml_toolchain.errors import RecipeError
+from retinaface_coreml_toolchain.recipe import Bucket, Recipe
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+TABLE = "coreml_tolerance"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoremlTolerance:
+    """Faces for RetinaFace; ``rtol`` (max |diff| / max |cpu| per output) for any other model."""
+
+    faces: FaceTolerance = field(default_factory=FaceTolerance)
+    rtol: float = 0.05
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntryCheck:
+    """One bucket's verdict, e.g. passed, figures ``{"min_iou": 0.9586, ...}``."""
+
+    bucket: str
+    passed: bool
+    reason: str
+    figures: dict[str, Any]
+
+
+EntryGate = Callable[[Bucket, Any], EntryCheck]
+"""Checks a bucket's compiled CoreML session (anything with ORT's ``run``)."""
+
+
+def load_tolerance(recipe: Recipe) -> CoremlTolerance:
+    """``[coreml_tolerance]`` of the recipe file ``models/<name>.toml``, defaults for the rest."""
+    path = recipe.root / "models" / f"{recipe.model.name}.toml"
+    try:
+        table = tomllib.loads(path.read_text()).get(TABLE, {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return CoremlTolerance()  # load_recipe read this file already; nothing more to say
+    faces = FaceTolerance()
+    known = {*asdict(faces), "rtol"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise RecipeError(
+            f"{path}: unknown key [{TABLE}] {unknown[0]}; the keys are {', '.join(sorted(known))}"
+        )
+    try:
+        values = {k: float(v) for k, v in table.items()}
+    except (TypeError, ValueError):
+        raise RecipeError(f"{path}: [{TABLE}] values must be numbers") from None
+    rtol = values.pop("rtol", CoremlTolerance().rtol)
+    return CoremlTolerance(faces=FaceTolerance(**{**asdict(faces), **values}), rtol=rtol)
+
+
+def compare_runs(
+    cpu: Any, coreml: Any, feeds: Sequence[Mapping[str, np.ndarray]], outputs: Sequence[str]
+) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]], dict[str, float]]:
+    """Both sessions on every feed: their outputs, and each output's ``relative_diff``."""
+    want = [cpu.run(list(outputs), dict(feed)) for feed in feeds]
+    got = [coreml.run(list(outputs), dict(feed)) for feed in feeds]
+    figures = {
+        name: float(f"{relative_diff([w[k] for w in want], [g[k] for g in got]):.3e}")
+        for k, name in enumerate(outputs)
+    }
+    return want, got, figures
+
+
+def check_outputs(
+    bucket: str, cpu: Any, coreml: Any, feeds, outputs: Sequence[str], rtol: float
+) -> EntryCheck:
+    """Any model: every output within ``rtol`` of the CPU's."""
+    _, _, figures = compare_runs(cpu, coreml, feeds, outputs)
+    problems = relative_shortfalls(figures, rtol)
+    return EntryCheck(
+        bucket=bucket,
+        passed=not problems,
+        reason="; ".join(problems),
+        figures={"max_rel_diff": max(figures.values(), default=0.0), "relative_diff": figures},
+    )
+
+
+def retinaface_gate(recipe: Recipe, tolerance: CoremlTolerance | None = None) -> EntryGate:
+    """The gate for RetinaFace's buckets: the validation photos, faces compared."""
+    from retinaface_coreml.decode import decode, prior_boxes
+    from retinaface_coreml.preprocess import letterbox
+    from retinaface_coreml_toolchain.validate import _session, cover, load_images
+
+    tolerance = tolerance or load_tolerance(recipe)
+    images = load_images(recipe.validate.images)
+    spec = recipe.model
+
+    def check(bucket: Bucket, session: Any) -> EntryCheck:
+        feeds = []
+        for _, image in images:
+            if bucket.full_resolution:
+                image = cover(image, bucket.height, bucket.width)
+            tensor, _ = letterbox(image, bucket.height, bucket.width, spec.mean_bgr)
+            feeds.append({spec.input: tensor})
+        cpu = _session(str(recipe.bucket_path(bucket)))
+        want, got, relative = compare_runs(cpu, session, feeds, spec.outputs)
+        priors = prior_boxes(bucket.height, bucket.width, spec.strides, spec.min_sizes)
+
+        def faces(outs: list[np.ndarray]):
+            return decode(
+                *(o[0] for o in outs), priors,
+                variance=spec.variance,
+                score_threshold=recipe.validate.score_threshold,
+                nms_threshold=recipe.validate.nms_threshold,
+            )  # fmt: skip
+
+        figures = compare_faces(
+            [faces(w) for w in want],
+            [faces(g) for g in got],
+            score_threshold=recipe.validate.score_threshold,
+            tolerance=tolerance.faces,
+        )
+        problems = face_shortfalls(figures, tolerance.faces)
+        return EntryCheck(
+            bucket=bucket.name,
+            passed=not problems,
+            reason="; ".join(problems),
+            figures={
+                **asdict(figures),
+                "images": len(feeds),
+                "max_rel_diff": max(relative.values(), default=0.0),
+                "relative_diff": relative,
+            },
+        )
+
+    return check
