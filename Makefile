@@ -20,10 +20,12 @@ $(STAMP): pyproject.toml toolchain/pyproject.toml
 	chmod +x $(VENV)/bin/toolchain
 	touch $@
 
-# The whole flow: fetch, simplify, validate, coverage, precompile (macOS only), package.
-# `make models SOURCE=path/to/model.onnx` builds from a team's own RetinaFace export.
+# The whole flow per recipe (models/*.toml): fetch, simplify+optimize, validate, coverage gate,
+# precompile (macOS only); then one wheel. `make models MODELS=a,b` builds (and packages) a subset;
+# `make models SOURCE=path/to/model.onnx` builds RetinaFace from a team's own export.
 models: $(STAMP)
-	$(PY) -m retinaface_coreml_toolchain --verbose build $(if $(SOURCE),--from "$(SOURCE)")
+	$(PY) -m retinaface_coreml_toolchain --verbose build $(if $(SOURCE),--from "$(SOURCE)") \
+		$(if $(MODELS),--models "$(MODELS)") $(foreach d,$(RECIPE_DIRS),--recipe-dir "$(d)")
 
 # Builds the models first when they are missing, then runs the suite.
 test: $(STAMP)

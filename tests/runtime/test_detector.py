@@ -170,7 +170,7 @@ def test_thresholds_change_the_result(package_models) -> None:
 
 
 def test_tampered_artifact_is_refused_naming_the_file(tampered_models) -> None:
-    models = tampered_models("384x640.onnx")
+    models = tampered_models("retinaface/384x640.onnx")
     tampered = FaceDetector(models_dir=models)
     with pytest.raises(ArtifactError, match=r"384x640\.onnx: sha256 .* does not match"):
         tampered.detect(load_photo("faceapi_sample1.jpg"))  # 3:2 runs in 384x640
@@ -196,7 +196,7 @@ def test_missing_manifest_names_it(tmp_path) -> None:
 def test_missing_model_file_names_it(package_models, tmp_path) -> None:
     models = tmp_path / "models"
     shutil.copytree(package_models, models)
-    (models / "640x640.onnx").unlink()
+    (models / "retinaface" / "640x640.onnx").unlink()
     with pytest.raises(ArtifactError, match=r"640x640\.onnx: cannot read"):
         FaceDetector(models_dir=models).detect(load_photo("skimage_astronaut.png"))
 
