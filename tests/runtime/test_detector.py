@@ -181,7 +181,7 @@ def test_tampered_artifact_is_refused_naming_the_file(tampered_models) -> None:
 def test_only_the_bucket_needed_is_read(tampered_models) -> None:
     for name in BUCKETS:
         if name != "640x640":
-            models = tampered_models(f"{name}.onnx")
+            models = tampered_models(f"retinaface/{name}.onnx")
     lazy = FaceDetector(models_dir=models)
     assert len(lazy.detect(load_photo("skimage_astronaut.png"))) == 1
     with pytest.raises(ArtifactError, match=r"480x640\.onnx"):
@@ -230,7 +230,7 @@ def test_warmup_reads_each_bucket_once_and_detect_reuses_it(package_models, monk
     monkeypatch.setattr(Manifest, "read_verified", counting)
     detector = FaceDetector(backend="cpu", models_dir=package_models)
     detector.warmup()
-    assert sorted(reads) == sorted(f"{name}.onnx" for name in BUCKETS)
+    assert sorted(reads) == sorted(f"retinaface/{name}.onnx" for name in BUCKETS)
     detector.detect(load_photo("skimage_astronaut.png"))
     assert len(reads) == len(BUCKETS)
 
