@@ -115,8 +115,9 @@ def _stage_model(recipe: Recipe, tmp: Path) -> dict[str, Any]:
         shutil.copytree(cache_src, tmp / "coreml", dirs_exist_ok=True)
     detector = None
     if recipe.detector is not None:
-        detector = {"kind": "retinaface", **asdict(source_model(recipe))}
-        del detector["name"]
+        fields = asdict(source_model(recipe))
+        del fields["name"]
+        detector = {"kind": "retinaface", **json.loads(json.dumps(fields))}  # tuples -> lists
     return model_record(
         name=recipe.name,
         source=source,

@@ -70,7 +70,8 @@ def retag_for_cache(wheel: Path) -> Path:
         members = [(info, source.read(info)) for info in source.infolist()]
     contents = {info.filename: data for info, data in members}
     try:
-        cache = json.loads(contents[MANIFEST_MEMBER])["coreml_cache"]
+        models = json.loads(contents[MANIFEST_MEMBER])["models"].values()  # schema 2
+        cache = next((m["precompile"] for m in models if m["coreml_cache"]), {})
         tag = platform_tag(str(cache["macos_major"]), str(cache["machine"]))
         ort_version = str(cache["ort_version"])
     except (KeyError, ValueError, TypeError) as exc:
