@@ -12,7 +12,8 @@ from tests.conftest import ROOT
 
 
 def _bucket(height: int, width: int, *, full: bool = False) -> str:
-    text = f'[[buckets]]\nname = "{height}x{width}"\ninputs = {{ input = [1, 3, {height}, {width}] }}\n'
+    shape = f"[1, 3, {height}, {width}]"
+    text = f'[[buckets]]\nname = "{height}x{width}"\ninputs = {{ input = {shape} }}\n'
     return text + ("full_resolution = true\n" if full else "") + "\n"
 
 

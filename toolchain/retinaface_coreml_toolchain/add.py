@@ -112,6 +112,12 @@ def _buckets(request: AddRequest, model, inputs) -> dict[str, dict[str, tuple[in
                 "e.g. --input input=1,3,224,224"
             ) from None
         given.setdefault(name, []).append(shape)
+    for name in given:
+        if name not in inputs:
+            raise InputShapeError(
+                f"{request.source}: no input named {name!r} (inputs: {', '.join(inputs)}); "
+                "fix the name in --input"
+            )
     for name, info in inputs.items():
         if name not in given and any(not isinstance(d, int) for d in info["dims"]):
             raise InputShapeError(
