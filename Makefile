@@ -90,10 +90,13 @@ $(ZOO_DIR)/.exported: $(ZOO_VENV)/.installed zoo/export.py zoo/torchvision_shim.
 	touch $@
 
 # The fixtures that `make test` uses are checked against the real exports here, where they exist
-# (in `make test` those checks skip, saying so).
+# (in `make test` those checks skip, saying so). Then MTL and STAR go into one wheel with
+# RetinaFace through their recipes in zoo/recipes/ (not in the default `make models` set: their
+# sources come from this export, not from a fresh clone).
 zoo: $(STAMP) $(ZOO_DIR)/.exported
 	$(PY) -m pytest -q -p no:cacheprovider tests/toolchain/optimize/test_fixtures.py
 	$(PY) -m zoo.table --dir $(ZOO_DIR)
+	$(MAKE) --no-print-directory models MODELS=retinaface,mtl,star RECIPE_DIRS=zoo/recipes
 
 lint: $(STAMP)
 	$(PY) -m ruff check toolchain src tests benchmarks compat zoo

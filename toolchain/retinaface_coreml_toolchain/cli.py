@@ -233,8 +233,10 @@ recipe_dirs_option = click.option(
 
 
 def _root(ctx: click.Context) -> Path:
-    """The project root: the folder above the --recipe file's models/ folder."""
-    return Path(ctx.obj).resolve().parent.parent
+    """The project root: the folder holding pyproject.toml and models/ above --recipe."""
+    from retinaface_coreml_toolchain.recipe import project_root
+
+    return project_root(Path(ctx.obj))
 
 
 def _selected(ctx: click.Context, models: str, recipe_dirs: tuple[Path, ...]):

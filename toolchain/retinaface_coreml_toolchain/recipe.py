@@ -258,11 +258,11 @@ def load_recipe(path: Path = DEFAULT_RECIPE) -> Recipe:
         raise RecipeError(f"{path}: recipe not found; run from the project root") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RecipeError(f"{path}: cannot read the recipe ({exc}); fix the TOML") from None
-    root = _project_root(path)
+    root = project_root(path)
     return _parse(data, root, path)
 
 
-def _project_root(path: Path) -> Path:
+def project_root(path: Path) -> Path:
     """The folder holding pyproject.toml above the recipe (models/x.toml, zoo/recipes/x.toml)."""
     for parent in path.resolve().parents:
         if (parent / "pyproject.toml").is_file() and (parent / "models").is_dir():
