@@ -295,14 +295,7 @@ def build(
     help="Fix an input's shape (repeatable; name an input again for one more bucket).",
 )
 @click.option("--max-partitions", type=click.IntRange(0), default=1, show_default=True)
-@click.option(
-    "--format",
-    "model_format",
-    type=click.Choice(["mlprogram", "neuralnetwork"]),
-    default="mlprogram",
-    show_default=True,
-    help="The CoreML ModelFormat gated and shipped.",
-)
+@options.model_format("The CoreML ModelFormat gated and shipped.")
 @click.option(
     "--ort-version",
     "ort_versions",
@@ -369,13 +362,8 @@ def add(
     multiple=True,
     help="ORT release whose rules decide (repeatable), e.g. 1.23. Default: the installed one.",
 )
-@click.option(
-    "--format",
-    "model_format",
-    type=click.Choice(["mlprogram", "neuralnetwork"]),
-    default="mlprogram",
-    show_default=True,
-    help="CoreML model format that decides whether a pass is kept (both are reported).",
+@options.model_format(
+    "CoreML model format that decides whether a pass is kept (both are reported)."
 )
 @options.json_output
 def optimize(
