@@ -106,6 +106,10 @@ def test_add_then_build_puts_every_model_in_one_wheel(project: Path, sources) ->
     built = run(project, "build", "--models", "retinaface,convnet,dynbatch", "--json")
     assert built.exit_code == 0, built.output
     wheel = Path(json.loads(built.output)["package"]["wheel"])
+    first = json.loads(built.output)["package"]["sha256"]
+    again = run(project, "package", "--models", "retinaface,convnet,dynbatch", "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["sha256"] == first  # byte-identical across rebuilds
     with zipfile.ZipFile(wheel) as archive:
         manifest = json.loads(archive.read("retinaface_coreml/models/manifest.json"))
         names = set(archive.namelist())
