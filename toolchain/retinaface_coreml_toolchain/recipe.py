@@ -384,9 +384,11 @@ def _validate(check: _Check, raw: Any, root: Path, detector: ModelInfo | None) -
             raise check.fail("validate.images", "missing (a folder of photos)")
         if not (root / v["images"]).is_dir():
             raise check.fail("validate.images", f"{root / v['images']} is not a folder")
-    low, high = v.get("range", [0.0, 1.0]) if "range" in v else (0.0, 1.0)
-    if not low < high:
+    bounds = v.get("range", [0.0, 1.0])
+    numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in bounds)
+    if len(bounds) != 2 or not numbers or not bounds[0] < bounds[1]:
         raise check.fail("validate.range", "give [low, high] with low < high")
+    low, high = bounds
     if v.get("count", 2) < 1:
         raise check.fail("validate.count", "must be at least 1")
     return ValidateSpec(
