@@ -31,11 +31,18 @@ def record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
+def schema_2(precompile: dict) -> dict:
+    """A manifest (schema 2) whose one model shipped the cache ``precompile`` recorded."""
+    shipped = [{"ort_version": precompile.get("ort_version")}] if precompile else []
+    model = {"coreml_cache": shipped, "precompile": precompile}
+    return {"schema_version": 2, "models": {"retinaface": model}}
+
+
 def make_wheel(folder: Path, coreml_cache: dict) -> Path:
     """A small wheel laid out as hatchling writes it (RECORD last, fixed timestamps)."""
     members = {
         "retinaface_coreml/__init__.py": b"",
-        MANIFEST_MEMBER: json.dumps({"coreml_cache": coreml_cache}).encode(),
+        MANIFEST_MEMBER: json.dumps(schema_2(coreml_cache)).encode(),
         f"{DIST_INFO}/WHEEL": WHEEL.encode(),
         f"{DIST_INFO}/METADATA": METADATA.encode(),
     }
