@@ -75,8 +75,12 @@ def build_model(recipe: Recipe, *, from_path: Path | None = None) -> ModelBuild:
 
 def run_pipeline(recipes: list[Recipe], *, from_path: Path | None = None) -> PipelineResult:
     """Build every recipe, then package them into one wheel (only when every gate passed)."""
+    from retinaface_coreml_toolchain.errors import RecipeError
     from retinaface_coreml_toolchain.package import build_wheel
 
+    if from_path is not None and not any(r.detector is not None for r in recipes):
+        raise RecipeError(f"{from_path}: --from/SOURCE= replaces RetinaFace's source; add "
+                          "retinaface to --models/MODELS=")  # fmt: skip
     builds = tuple(
         build_model(r, from_path=from_path if r.detector is not None else None) for r in recipes
     )
