@@ -135,6 +135,7 @@ def validate(ctx: click.Context, as_json: bool) -> None:
 )
 @click.option("--require-static-shapes", is_flag=True, help="Model RequireStaticInputShapes=1.")
 @options.json_output
+@options.html_report
 @click.option("--min-coverage", type=click.FloatRange(0, 1), help="Gate: exit 1 below this.")
 @click.option("--max-partitions", type=click.IntRange(0), help="Gate: exit 1 above this.")
 @click.option("--real", is_flag=True, help="Also run the real CoreML EP (macOS only).")
@@ -144,6 +145,7 @@ def coverage(
     model_format: str,
     require_static_shapes: bool,
     as_json: bool,
+    html: Path | None,
     min_coverage: float | None,
     max_partitions: int | None,
     real: bool,
@@ -157,6 +159,10 @@ def coverage(
         from retinaface_coreml_toolchain.coverage.real import require_coreml
 
         require_coreml()  # one line and exit 2 off macOS, before any analysis
+    if html is not None:
+        from retinaface_coreml_toolchain.coverage.html import check_target
+
+        check_target(html)  # one line and exit 2 before any analysis
     formats = ("mlprogram", "neuralnetwork") if model_format == "both" else (model_format,)
     request = CoverageRequest(
         model=model,
@@ -166,6 +172,10 @@ def coverage(
     )
     report = run_coverage(request)
     _emit(report.to_dict(), as_json, render)
+    if html is not None:
+        from retinaface_coreml_toolchain.coverage.html import write_report_page
+
+        write_report_page(html, report)
     if real:
         from retinaface_coreml_toolchain.coverage.real import render_side_by_side, run_real
 
@@ -366,6 +376,7 @@ def add(
     "CoreML model format that decides whether a pass is kept (both are reported)."
 )
 @options.json_output
+@options.html_report
 def optimize(
     model: Path,
     output: Path,
@@ -373,22 +384,57 @@ def optimize(
     ort_versions: tuple[str, ...],
     model_format: str,
     as_json: bool,
+    html: Path | None,
 ) -> None:
     """Fix shapes, simplify and rewrite MODEL for the CoreML EP; check the numbers still match."""
     from retinaface_coreml_toolchain.optimize.report import check_equality, render
     from retinaface_coreml_toolchain.optimize.shapes import parse_input_shape
     from retinaface_coreml_toolchain.optimize.step import OptimizeRequest, optimize_file
 
+    if html is not None:
+        from retinaface_coreml_toolchain.coverage.html import check_target
+
+        check_target(html)  # one line and exit 2 before any work
     request = OptimizeRequest(
         model=model,
         output=output,
         input_shapes=dict(parse_input_shape(text) for text in input_shapes),
         ort_versions=ort_versions,
         model_format=model_format,
+        html=html,
     )
     record = optimize_file(request)
     _emit(record, as_json, render)
     check_equality(record)
+
+
+@cli.group()
+def rules() -> None:
+    """The CoreML rule tables: check them against a release's macOS binary."""
+
+
+@rules.command("check")
+@click.argument("version")
+@click.option(
+    "--download-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to keep downloaded wheels. Default: the user cache.",
+)
+@options.json_output
+def rules_check(version: str, download_dir: Path | None, as_json: bool) -> None:
+    """Diff onnxruntime VERSION's CoreML EP (macOS arm64 wheel) against its rule table.
+
+    Exit 0: the table matches; 1: it is stale; 2: bad version, no such release or no download.
+    """
+    from retinaface_coreml_toolchain.coverage.rules_check import (
+        check_release,
+        check_stale,
+        render,
+    )
+
+    result = check_release(version, download_dir=download_dir)
+    _emit(result.to_dict(), as_json, render)
+    check_stale(result)
 
 
 def main() -> None:

@@ -24,7 +24,9 @@ FORMAT_NAMES = {"mlprogram": "MLProgram", "neuralnetwork": "NeuralNetwork"}
 
 
 def coverage_dir(recipe: Recipe) -> Path:
-    """e.g. ``models/build/retinaface/coverage`` (one ``<bucket>.json`` report each)."""
+    """e.g. ``models/build/retinaface/coverage``: ``<bucket>.json`` reports (per series and
+    format); pages ``retinaface.html`` (source graph, newest series) and
+    ``retinaface-<bucket>.html`` (the bucket under its worst gated series)."""
     return recipe.build_dir / "coverage"
 
 
@@ -67,23 +69,48 @@ def shortfall(cov: dict[str, Any], limits: Limits) -> str | None:
 
 
 def cover_bucket(path: Path, versions: tuple[str, ...], formats: tuple[str, ...]):
-    """{series: {format: Coverage record}} for the model at ``path`` (graph loaded once)."""
+    """{series: CoverageReport} for the model at ``path`` (its graph loaded once)."""
     from retinaface_coreml_toolchain.coverage.api import analyse
     from retinaface_coreml_toolchain.coverage.graph import load_graph
     from retinaface_coreml_toolchain.coverage.macs import count_macs
+    from retinaface_coreml_toolchain.coverage.report import CoverageReport
     from retinaface_coreml_toolchain.coverage.rules import table_for
+    from retinaface_coreml_toolchain.coverage.rules.table import ASSUMED_COREML_VERSION
 
     graph = load_graph(path)
     macs = count_macs(graph)
     return {
-        series: {
-            fmt: analyse(
-                graph, table_for(series), model_format=fmt, require_static_shapes=False, macs=macs
-            ).to_dict()
-            for fmt in formats
-        }
+        series: CoverageReport(
+            model=path.name,
+            graph_ort_version=graph.produced_by_ort,
+            rules=series,
+            requested_ort_version=series,
+            require_static_shapes=False,
+            coreml_version=ASSUMED_COREML_VERSION,
+            notes=(),
+            coverages=tuple(
+                analyse(
+                    graph,
+                    table_for(series),
+                    model_format=fmt,
+                    require_static_shapes=False,
+                    macs=macs,
+                )
+                for fmt in formats
+            ),
+            graph=graph,
+        )
         for series in versions
     }
+
+
+def _worst(reports: dict[str, Any]) -> Any:
+    """The report a page shows: the series with the most partitions, then the least coverage
+    (ties: the newest)."""
+    return max(
+        reversed(list(reports.values())),
+        key=lambda r: max((len(c.partitions), -c.coverage) for c in r.coverages),
+    )
 
 
 def cover_buckets(recipe: Recipe) -> dict[str, dict[str, Any]]:
@@ -92,15 +119,24 @@ def cover_buckets(recipe: Recipe) -> dict[str, dict[str, Any]]:
     Returns bucket -> series -> format -> figures plus ``gate`` (None, or the line saying what
     fell short) and ``exception`` (the series' limits came from ``[gate.exceptions]``).
     """
+    from retinaface_coreml_toolchain.coverage.html import write_report_page
+
     versions = recipe.gate_versions()
     results: dict[str, dict[str, Any]] = {}
     with step(f"coverage {recipe.name}"), staging_dir(coverage_dir(recipe)) as tmp:
+        source = cover_bucket(recipe.source.path, versions[-1:], recipe.gate.formats)
+        write_report_page(tmp / f"{recipe.name}.html", source[versions[-1]])
         for bucket in recipe.buckets:
             path = recipe.bucket_path(bucket)
             if not path.exists():
                 raise MissingInputError(f"{path}: missing; run `toolchain simplify` first")
-            report = cover_bucket(path, versions, recipe.gate.formats)
+            reports = cover_bucket(path, versions, recipe.gate.formats)
+            report = {
+                series: {c.model_format: c.to_dict() for c in r.coverages}
+                for series, r in reports.items()
+            }
             write_json(tmp / f"{bucket.name}.json", report)
+            write_report_page(tmp / f"{recipe.name}-{bucket.name}.html", _worst(reports))
             results[bucket.name] = {}
             for series, by_format in report.items():
                 limits = recipe.gate.limits_for(series)

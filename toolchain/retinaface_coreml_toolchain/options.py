@@ -31,3 +31,11 @@ def model_format(help_text: str):
         show_default=True,
         help=help_text,
     )
+
+
+html_report = click.option(
+    "--html",
+    "html",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write a self-contained HTML picture of the partitions to this file.",
+)

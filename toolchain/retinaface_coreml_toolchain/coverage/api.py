@@ -114,6 +114,7 @@ def run_coverage(request: CoverageRequest) -> CoverageReport:
         coreml_version=ASSUMED_COREML_VERSION,
         notes=tuple(notes),
         coverages=coverages,
+        graph=graph,
     )
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from retinaface_coreml_toolchain.coverage.graph import Graph
 from retinaface_coreml_toolchain.coverage.macs import MacCount
 from retinaface_coreml_toolchain.coverage.support import Verdict
 
@@ -17,6 +18,9 @@ from retinaface_coreml_toolchain.coverage.support import Verdict
 SCHEMA_VERSION = 2
 
 FORMAT_NAMES = {"mlprogram": "MLProgram", "neuralnetwork": "NeuralNetwork"}
+
+# Why a supported node of a dropped group (Coverage.dropped_trivial_groups) stays on the CPU.
+DROPPED_TRIVIAL_REASON = "in a group of trivial nodes only, which ORT 1.32 leaves on the CPU"
 
 # One phrase per rejection code, for the summary grouped by op type and reason.
 CODE_SUMMARY = {
@@ -140,6 +144,7 @@ class CoverageReport:
     coreml_version: int
     notes: tuple[str, ...]
     coverages: tuple[Coverage, ...]
+    graph: Graph | None = field(default=None, repr=False, compare=False)  # what was judged
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from retinaface_coreml_toolchain.coverage.report import FORMAT_NAMES
+from retinaface_coreml_toolchain.coverage.report import DROPPED_TRIVIAL_REASON, FORMAT_NAMES
 from retinaface_coreml_toolchain.optimize.equality import Difference
 from retinaface_coreml_toolchain.optimize.errors import EqualityBroken
 from retinaface_coreml_toolchain.optimize.predict import Prediction, cpu_feeding_coreml
@@ -37,7 +37,7 @@ def coverage_cell(prediction: Prediction, version: str, model_format: str) -> di
                 "name": name,
                 "op_type": op_types[name],
                 "code": "dropped-trivial",
-                "reason": "in a group of trivial nodes only, which ORT 1.32 leaves on the CPU",
+                "reason": DROPPED_TRIVIAL_REASON,
             }
             for group in cov.dropped_trivial_groups
             for name in group

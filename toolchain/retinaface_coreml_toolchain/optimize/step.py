@@ -26,6 +26,7 @@ class OptimizeRequest:
     input_shapes: Mapping[str, Shape] = field(default_factory=dict)
     ort_versions: tuple[str, ...] = ()  # empty: the installed onnxruntime's table
     model_format: str = "mlprogram"
+    html: Path | None = None  # also write the before/after picture here
 
 
 def ort_versions(requested: tuple[str, ...]) -> tuple[str, ...]:
@@ -78,10 +79,11 @@ def optimize_file(request: OptimizeRequest) -> dict[str, Any]:
         out_diffs = checker.diffs(optimized.model) if optimized.changed else simplified_diffs
         models = {"in": source, "simplified": optimized.simplified, "out": optimized.model}
         diffs = {"in": (), "simplified": simplified_diffs, "out": out_diffs}
+        predictions = {name: predict(model, versions, FORMATS) for name, model in models.items()}
         stages = {
             name: stage_record(
                 nodes=len(model.graph.node),
-                prediction=predict(model, versions, FORMATS),
+                prediction=predictions[name],
                 diffs=diffs[name],
                 versions=versions,
                 formats=FORMATS,
@@ -103,4 +105,10 @@ def optimize_file(request: OptimizeRequest) -> dict[str, Any]:
         "passes": [o.to_dict() for o in optimized.outcomes],
     }
     record["targets"] = targets(record)
+    if request.html is not None:
+        from retinaface_coreml_toolchain.coverage.html import write_optimize_page
+
+        write_optimize_page(
+            request.html, record, before=predictions["in"], after=predictions["out"]
+        )
     return record

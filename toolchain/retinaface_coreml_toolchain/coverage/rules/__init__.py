@@ -49,8 +49,18 @@ def table_for(version: str) -> RuleTable:
             f"no CoreML rule table for ONNX Runtime {version}; modelled: "
             f"{', '.join(modelled())} (1.25-1.31 use the 1.24 table)"
         )
-    best = max(key for key in TABLES if key <= wanted)
-    return TABLES[best]
+    return newest_at_or_below(wanted)
+
+
+def newest_at_or_below(wanted: tuple[int, int]) -> RuleTable:
+    """The table of the newest modelled series at or below ``wanted``, released or not."""
+    older = [key for key in TABLES if key <= wanted]
+    if not older:
+        raise UnknownOrtVersion(
+            f"no CoreML rule table at or below ONNX Runtime {wanted[0]}.{wanted[1]}; "
+            f"modelled: {', '.join(modelled())}"
+        )
+    return TABLES[max(older)]
 
 
 def default_version(installed: str) -> str:

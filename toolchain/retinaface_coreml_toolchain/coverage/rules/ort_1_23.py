@@ -16,6 +16,33 @@ MAX_OPSET = 23
 
 CONV_MEMORY_LIMIT = 16384
 
+# Builder strings (BIN 1.23.2 vs 1.22.1; comments name the source file whose path precedes them).
+MESSAGES = (
+    ort_1_22.MESSAGES
+    - {
+        # base_op_builder.cc: the external-initializer check is gone (rejects_external_initializers)
+        "Initializer [",
+        "] has external initializers",
+        "] with external data location are not currently supported",
+        # gather_op_builder.cc
+        "Failed to get input type",
+        # softmax_op_builder.cc: no static, non-empty input needed any more (softmax below)
+        "Empty input data is not supported.",
+    }
+) | {
+    # conv_op_builder.cc: the shape checks of the 16384 limit (conv below)
+    "Unable to get the shape of 'W' input, which is necessary to check for valid convolutions.",
+    "Unable to get the shape of 'X' input, which is necessary to check for valid convolutions.",
+    "Unable to get the shape of the output, which is necessary to check for valid convolutions.",
+    # pad_op_builder.cc: constant_value must be float (pad() does not model it)
+    "Only float constant_value is supported, got type: ",
+    # softmax_op_builder.cc: rank known; static only below opset 13 (softmax below)
+    "Softmax input [",
+    "Softmax input must have shape information.",
+    "Softmax input must have static shape for ONNX opset < 13",
+    "] must have shape information.",
+}
+
 
 def conv(node: Node, ctx: Ctx) -> Rejection | None:
     """1.23 adds: W, X and output shapes known, and no dim above 16384 (dynamic dims pass).
@@ -61,4 +88,5 @@ TABLE = replace(
     # "Initializer ... with external data location" check removed (BIN 1.22.1 vs 1.23.2).
     rejects_external_initializers=False,
     impl={**ort_1_22.IMPL, "conv": conv, "softmax": softmax},
+    messages=MESSAGES,
 )

@@ -15,6 +15,11 @@ VERSION = "1.24"
 # Base GetMaxSupportedOpSet 23 -> 25 (disassembly of 1.24.4, spec §2.2).
 MAX_OPSET = 25
 
+# Builder strings (BIN 1.24.4 vs 1.23.2): the opset message gained a space after the op type.
+MESSAGES = (ort_1_23.MESSAGES - {"is only supported for opset ["}) | {
+    " is only supported for opset ["
+}
+
 # New op types in the 1.24 md list (coreml_supported_mlprogram_ops.md, shipped in the wheel):
 # Softplus (a new Activation string, BIN 1.24.4), Elu, Exp. The md lists them for MLProgram only,
 # so NeuralNetwork is modelled as rejected. Builder family for Elu/Exp is UNVERIFIED (spec §3.1);
@@ -29,4 +34,5 @@ TABLE = replace(
     nn_unsupported=ort_1_23.TABLE.nn_unsupported | set(NEW_BUILDERS),
     # "Activation 6 (1.24+: op-dependent)" (spec §3.1): the new activations take min opset 1.
     min_opset={**ort_1_23.TABLE.min_opset, "Softplus": 1, "Elu": 1},
+    messages=MESSAGES,
 )

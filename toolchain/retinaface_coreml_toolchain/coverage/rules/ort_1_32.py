@@ -29,6 +29,117 @@ VERSION = "1.32"
 # Base GetMaxSupportedOpSet 25 -> 28 (disassembly of 1.32.0, spec §2.2).
 MAX_OPSET = 28
 
+# Builder strings (BIN 1.32.0 vs 1.24.4; comments name the source file whose path precedes them,
+# so a string used first in a shared header is listed under that header).
+MESSAGES = (
+    ort_1_24.MESSAGES
+    - {
+        # gather_op_builder.cc: scalar indices are accepted now (gather below)
+        "Gather does not support scalar 'indices'",
+        # pad_op_builder.cc: reworded per format for MLProgram Pad (pad below)
+        "CoreML only supports padding on last two dimensions.",
+        "Only `constant` mode Pad is currently supported for now, mode: ",
+        "Only float constant_value is supported, got type: ",
+        "Pad requires input shape to be at least 2d, input is ",
+        "`constant_value` input is required for constant mode Pad op.",
+        # reshape_helper.h
+        "input_shape_size == size",
+    }
+) | {
+    # activation_op_builder.cc
+    "HardSigmoid input data type [",
+    "] is not supported by CoreML (float or float16 only)",
+    # builder_utils.cc
+    "Unsupported data type: ",
+    # conv_op_builder.cc
+    " activation_params, got ",
+    "' expects ",
+    "All dilation values must be positive, got: ",
+    "All stride values must be positive, got: ",
+    "Failed to get FusedConv output shape",
+    "FusedConv activation '",
+    "FusedConv activation [",
+    "FusedConv element type [",
+    "FusedConv has unsupported activation: ",
+    "FusedConv is only supported in MLProgram format",
+    "FusedConv with the optional 'Z' (residual sum) input is not supported by the CoreML EP",
+    "] expects ",
+    "] is not supported by the CoreML EP",
+    "] is not supported by the CoreML EP (expected FLOAT or FLOAT16)",
+    # gather_nd_op_builder.cc
+    " exceeds data rank ",
+    "GatherND is only supported for the ML Program format.",
+    "GatherND only supports batch_dims == 0. Got: ",
+    "GatherND: 'data' input type not supported. Got type: ",
+    "GatherND: 'indices' input must be int32 or int64. Got type: ",
+    "GatherND: 'indices' must be a constant initializer for the CoreML EP.",
+    "GatherND: data or indices shape is unknown.",
+    "GatherND: failed to get data/indices shape",
+    "GatherND: index tuple depth ",
+    "GatherND: indexed data dims must be static.",
+    # gather_op_builder.cc
+    "Failed to get 'indices' dtype",
+    "Gather 'indices' dtype [",
+    "Gather with scalar 'indices' requires static 'data' shape",
+    "Gather with scalar 'indices' supports 'data' rank up to 4",
+    "] is not supported (expected INT32 or INT64)",
+    # gridsample_op_builder.cc
+    "LogicalOpBuilder::AddToModelBuilderImpl, unexpected op: ",
+    # logical_op_builder.cc
+    " is only supported for the ML Program format.",
+    ": both inputs must be bool. Got types: ",
+    # pad_op_builder.cc
+    " but pad amounts are [",
+    " has size ",
+    "For ML Program, only `constant` and `reflect` modes are supported, mode: ",
+    "NeuralNetwork Pad requires input shape to be at least 2d, input is ",
+    "Only `constant` mode Pad is supported for NeuralNetwork, mode: ",
+    "Only float constant_value is supported for NeuralNetwork, got type: ",
+    "Only padding on the last two dimensions is supported for ",
+    "Pad requires input to have a shape.",
+    "Reflect pad amount must be less than dimension size. ",
+    "`constant_value` input is required for constant mode Pad op in NeuralNetwork mode.",
+    # quick_gelu_op_builder.cc
+    "Failed to get QuickGelu input shape",
+    "QuickGelu is only supported by the CoreML EP in MLProgram format",
+    "QuickGelu: failed to get input shape",
+    "QuickGelu: only MLProgram format is supported by the CoreML EP",
+    # repeated_field.h
+    "Input too large",
+    "old_size <= std::numeric_limits<int>::max() - delta",
+    # reshape_helper.h
+    "(input_shape_non_zero_size % size_for_inference) == 0",
+    "The input shape has too many elements. Input shape:",
+    "The requested shape has too many elements. Input shape:",
+    "input_shape_size == 0",
+    "input_shape_size == requested_shape_size",
+    "size_for_inference != 0",
+    # split_op_builder.cc
+    " not divisible by num outputs ",
+    "Dim at the splitting axis is not allowed to be dynamic when 'split' is omitted.",
+    "Even split required when 'split' is omitted; axis size ",
+    "Invalid value in 'split' attribute (sizes must be positive).",
+    "Mismatch between sum of 'split' attribute and split-axis size. Expected: ",
+    # tensor.h
+    " was false.",
+    "Tensor type mismatch. ",
+    "distance <= static_cast<size_t>(std::numeric_limits<int>::max())",
+    # tile_op_builder.cc
+    " is not supported",
+    ") must match input rank (",
+    "Tile 'repeats' length (",
+    "Tile 'repeats' values must be positive; got ",
+    "Tile NeuralNetwork path requires 'repeats' to be a constant initializer",
+    "Tile does not support input rank greater than 5. Input rank: ",
+    "[Tile] input type ",
+    # unsqueeze.h
+    "TileOpBuilder NeuralNetwork path requires constant 'repeats'",
+    # where_op_builder.cc
+    "Where is only supported for the ML Program format.",
+    "Where: 'X' and 'Y' inputs must both be float or float16. Got types: ",
+    "Where: 'condition' input must be bool. Got type: ",
+}
+
 # New builder classes in 1.32.0: GatherND, Identity, Logical, QuickGelu, Tile, Where (BIN symbol
 # tables); new op strings Cos, Sin, Ceil, HardSigmoid, com.microsoft FusedConv (md list of the
 # 1.32.0 wheel). The NeuralNetwork md list names none of them: modelled as MLProgram only.
@@ -162,4 +273,5 @@ TABLE = replace(
     # GetCapability passes an on-group-closed filter that drops a group whose builders are all
     # trivial (disassembly of the 1.32.0 lambda; PR #28293).
     drop_trivial_groups=True,
+    messages=MESSAGES,
 )

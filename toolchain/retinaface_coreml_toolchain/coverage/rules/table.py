@@ -89,6 +89,8 @@ class RuleTable:
     # op types whose builder reports IsTrivial(); only read when drop_trivial_groups is set
     trivial: frozenset[str]
     drop_trivial_groups: bool
+    # the builders' log/error strings in the release binary (read by `toolchain rules check`)
+    messages: frozenset[str]
 
 
 def fmt_shape(shape: tuple[int, ...] | None) -> str:
