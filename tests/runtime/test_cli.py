@@ -116,7 +116,7 @@ def test_user_errors_are_one_line_and_exit_2(package_models, capsys, argv, needl
 
 
 def test_tampered_artifact_exits_2_naming_it(tampered_models, capsys) -> None:
-    models = tampered_models("384x640.onnx")
+    models = tampered_models("retinaface/384x640.onnx")
     code, _, err = run(capsys, "detect", PHOTOS[0], "--models-dir", str(models))
     assert code == 2 and "384x640.onnx: sha256" in err and err.count("\n") == 1
     code, out, err = run(capsys, "info", "--models-dir", str(models))

@@ -170,7 +170,7 @@ def test_thresholds_change_the_result(package_models) -> None:
 
 
 def test_tampered_artifact_is_refused_naming_the_file(tampered_models) -> None:
-    models = tampered_models("384x640.onnx")
+    models = tampered_models("retinaface/384x640.onnx")
     tampered = FaceDetector(models_dir=models)
     with pytest.raises(ArtifactError, match=r"384x640\.onnx: sha256 .* does not match"):
         tampered.detect(load_photo("faceapi_sample1.jpg"))  # 3:2 runs in 384x640
@@ -181,7 +181,7 @@ def test_tampered_artifact_is_refused_naming_the_file(tampered_models) -> None:
 def test_only_the_bucket_needed_is_read(tampered_models) -> None:
     for name in BUCKETS:
         if name != "640x640":
-            models = tampered_models(f"{name}.onnx")
+            models = tampered_models(f"retinaface/{name}.onnx")
     lazy = FaceDetector(models_dir=models)
     assert len(lazy.detect(load_photo("skimage_astronaut.png"))) == 1
     with pytest.raises(ArtifactError, match=r"480x640\.onnx"):
@@ -196,7 +196,7 @@ def test_missing_manifest_names_it(tmp_path) -> None:
 def test_missing_model_file_names_it(package_models, tmp_path) -> None:
     models = tmp_path / "models"
     shutil.copytree(package_models, models)
-    (models / "640x640.onnx").unlink()
+    (models / "retinaface" / "640x640.onnx").unlink()
     with pytest.raises(ArtifactError, match=r"640x640\.onnx: cannot read"):
         FaceDetector(models_dir=models).detect(load_photo("skimage_astronaut.png"))
 
@@ -230,7 +230,7 @@ def test_warmup_reads_each_bucket_once_and_detect_reuses_it(package_models, monk
     monkeypatch.setattr(Manifest, "read_verified", counting)
     detector = FaceDetector(backend="cpu", models_dir=package_models)
     detector.warmup()
-    assert sorted(reads) == sorted(f"{name}.onnx" for name in BUCKETS)
+    assert sorted(reads) == sorted(f"retinaface/{name}.onnx" for name in BUCKETS)
     detector.detect(load_photo("skimage_astronaut.png"))
     assert len(reads) == len(BUCKETS)
 

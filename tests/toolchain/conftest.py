@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import ROOT
 
 WEIGHTS = ROOT / "weights" / "retinaface_mobilenet025.onnx"
+BUILD = ROOT / "models" / "build" / "retinaface"  # RetinaFace's build outputs
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +28,8 @@ def project(tmp_path: Path, source_weights: Path) -> Path:
     shutil.copy(ROOT / "models" / "retinaface.toml", tmp_path / "models" / "retinaface.toml")
     (tmp_path / "weights").mkdir()
     shutil.copy(source_weights, tmp_path / "weights" / source_weights.name)
-    (tmp_path / "models" / "build").mkdir()
-    shutil.copy(ROOT / "models" / "build" / "source.json", tmp_path / "models" / "build")
+    (tmp_path / "models" / "build" / "retinaface").mkdir(parents=True)
+    shutil.copy(BUILD / "source.json", tmp_path / "models" / "build" / "retinaface")
     (tmp_path / "tests" / "data").mkdir(parents=True)
     (tmp_path / "tests" / "data" / "faces").symlink_to(ROOT / "tests" / "data" / "faces")
     for name in ("pyproject.toml", "README.md"):
@@ -43,11 +44,12 @@ def project(tmp_path: Path, source_weights: Path) -> Path:
 
 @pytest.fixture
 def built(project: Path) -> Path:
-    """The project with the repository's simplify and validate outputs copied in."""
-    build = ROOT / "models" / "build"
-    for name in ("simplify.json", "validation.json"):
-        shutil.copy(build / name, project / "models" / "build" / name)
-    shutil.copytree(build / "retinaface", project / "models" / "build" / "retinaface")
+    """The project with the repository's RetinaFace build outputs (simplify, validate,
+    coverage) copied in."""
+    target = project / "models" / "build" / "retinaface"
+    for name in ("simplify.json", "validation.json", "coverage.json"):
+        shutil.copy(BUILD / name, target / name)
+    shutil.copytree(BUILD / "buckets", target / "buckets")
     return project
 
 

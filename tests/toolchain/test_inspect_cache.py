@@ -19,7 +19,7 @@ ENTRY = "1.32.0/{macos}/5c0f1b7a9e21/{key}/0_static_mlprogram/model"
 
 
 def keys() -> dict[str, str]:
-    record = json.loads((ROOT / "models" / "build" / "simplify.json").read_text())
+    record = json.loads((ROOT / "models" / "build" / "retinaface" / "simplify.json").read_text())
     return {b["bucket"]: b["coreml_cache_key"] for b in record["buckets"]}
 
 

@@ -20,16 +20,33 @@ from tests.conftest import EXPECTED_FACES, ROOT
 
 def test_manifest_lists_every_file_with_its_sha256(built: Path) -> None:
     recipe = load_recipe(built / "models" / "retinaface.toml")
-    result = build_wheel(recipe)
+    result = build_wheel([recipe])
     models = built / "src" / "retinaface_coreml" / "models"
     manifest = json.loads((models / "manifest.json").read_text())
-    on_disk = sorted(p.name for p in models.iterdir() if p.name != "manifest.json")
-    assert sorted(manifest["files"]) == on_disk == sorted(f"{b.name}.onnx" for b in recipe.buckets)
+    on_disk = sorted(p.relative_to(models).as_posix() for p in models.rglob("*") if p.is_file())
+    on_disk.remove("manifest.json")
+    assert manifest["schema_version"] == 2
+    assert sorted(manifest["files"]) == on_disk
+    assert on_disk == sorted(f"retinaface/{b.name}.onnx" for b in recipe.buckets)
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((models / name).read_bytes()).hexdigest() == digest
     assert set(manifest["versions"]) >= {"onnx", "onnxsim", "onnxruntime"}
-    assert [b["name"] for b in manifest["buckets"]] == [b.name for b in recipe.buckets]
-    assert manifest["validation"]["buckets"][0]["worst_abs_diff"] <= 1e-4
+    model = manifest["models"]["retinaface"]
+    assert [b["name"] for b in model["buckets"]] == [b.name for b in recipe.buckets]
+    for bucket in model["buckets"]:
+        assert manifest["files"][bucket["file"]] == bucket["sha256"]
+        assert bucket["inputs"]["input"][:2] == [1, 3]
+    assert model["inputs"] == [
+        {"name": "input", "type": "tensor(float)", "shape": ["batch_size", 3, "height", "width"]}
+    ]
+    assert model["detector"]["outputs"] == ["loc", "conf", "landmarks"]
+    assert model["batch_independent"] is False
+    assert model["coreml"]["provider_options"]["ModelFormat"] == "MLProgram"
+    assert model["validation"]["buckets"][0]["worst_abs_diff"] <= 1e-4
+    # Gated under every admitted ORT series, 1.22 under its stated exception.
+    cov = model["coverage"]["640x640"]
+    assert sorted(cov) == ["1.22", "1.23", "1.24", "1.32"]
+    assert cov["1.32"]["mlprogram"]["partitions"] == 1 and cov["1.22"]["mlprogram"]["exception"]
     with zipfile.ZipFile(result.wheel) as wheel:
         names = set(wheel.namelist())
     assert {f"retinaface_coreml/models/{n}" for n in [*on_disk, "manifest.json"]} <= names
@@ -44,7 +61,7 @@ def test_two_builds_give_byte_identical_wheels(built: Path) -> None:
 
 
 def test_package_without_validation_exits_2(built: Path) -> None:
-    (built / "models" / "build" / "validation.json").unlink()
+    (built / "models" / "build" / "retinaface" / "validation.json").unlink()
     result = CliRunner().invoke(
         cli, ["--recipe", str(built / "models" / "retinaface.toml"), "package"]
     )
@@ -130,7 +147,7 @@ def test_installed_tampered_artifact_is_refused(fresh_venv: Path, wheel: Path) -
         [str(fresh_venv), "-c", "import retinaface_coreml as r; print(r.__path__[0])"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    target = Path(site) / "models" / "640x640.onnx"
+    target = Path(site) / "models" / "retinaface" / "640x640.onnx"
     original = target.read_bytes()
     try:
         target.write_bytes(original[:-100])

@@ -81,15 +81,15 @@ def test_off_macos_it_prints_the_one_line_and_succeeds(built: Path) -> None:
 
 
 def test_the_skip_record_keeps_the_options_and_removes_an_old_cache(built: Path) -> None:
-    stale = built / "models" / "build" / "coreml" / "1.31.0" / "14" / "x" / "key"
+    stale = built / "models" / "build" / "retinaface" / "coreml" / "1.31.0" / "14" / "x" / "key"
     stale.mkdir(parents=True)
     result = precompile(recipe_of(built), host=LINUX)
-    record = json.loads((built / "models" / "build" / "precompile.json").read_text())
+    record = json.loads((built / "models" / "build" / "retinaface" / "precompile.json").read_text())
     assert record == result.to_dict()
     assert record["status"] == "skipped" and record["entries"] == {}
     assert record["provider_options"] == {"MLComputeUnits": "ALL", "ModelFormat": "MLProgram"}
     assert record["options_digest"] == coreml.options_digest(record["provider_options"])
-    assert not (built / "models" / "build" / "coreml").exists()
+    assert not (built / "models" / "build" / "retinaface" / "coreml").exists()
 
 
 def test_on_macos_each_bucket_is_compiled_hashed_and_checked_as_a_hit(built: Path) -> None:
@@ -98,7 +98,7 @@ def test_on_macos_each_bucket_is_compiled_hashed_and_checked_as_a_hit(built: Pat
     result = precompile(
         recipe, PrecompileRequest(buckets=("384x640", "640x640")), host=MAC, open_session=session
     )
-    build = built / "models" / "build"
+    build = built / "models" / "build" / "retinaface"
     digest = coreml.options_digest(recipe.coreml_options)
     assert [c[0] for c in session.calls] == ["compile", "hit", "compile", "hit"]
     assert result.status == "built" and [e.bucket for e in result.entries] == ["384x640", "640x640"]
@@ -138,7 +138,7 @@ def test_a_second_session_that_is_no_hit_fails_the_build(built: Path, session, m
             host=MAC,
             open_session=session,
         )
-    build = built / "models" / "build"
+    build = built / "models" / "build" / "retinaface"
     assert not (build / "coreml").exists() and not (build / "precompile.json").exists()
 
 
@@ -163,6 +163,8 @@ def test_the_package_ships_the_cache_where_the_runtime_looks_for_it(built: Path)
     )
     shipped = cache.matching_shipped(layout, cache.shipped_entries(manifest, key))
     assert shipped is not None and len(shipped.files) == 2
+    (record,) = manifest.raw["models"]["retinaface"]["coreml_cache"]  # schema 2's own record
+    assert record["entries"]["384x640"]["dir"] == shipped.dir and record["macos_major"] == "14"
     cache.copy_shipped(manifest, shipped, built / "copy")  # every file matches manifest.json
     with zipfile.ZipFile(packaged.wheel) as wheel:
         names = wheel.namelist()

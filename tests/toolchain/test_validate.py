@@ -35,7 +35,9 @@ def test_every_bucket_matches_the_source_on_every_photo(simplified: Path) -> Non
         assert b.faces_bucket == b.faces_source >= (15 if full else 25)
         assert b.min_iou >= recipe.validate.min_iou
     assert shortfalls(result, recipe) == []
-    record = json.loads((simplified / "models" / "build" / "validation.json").read_text())
+    record = json.loads(
+        (simplified / "models" / "build" / "retinaface" / "validation.json").read_text()
+    )
     assert [b["bucket"] for b in record["buckets"]] == [b.name for b in recipe.buckets]
 
 
@@ -57,7 +59,7 @@ def test_a_bucket_model_from_other_weights_fails_validation(simplified: Path) ->
     import onnx
     from onnx import numpy_helper
 
-    path = simplified / "models" / "build" / "retinaface" / "640x640.onnx"
+    path = simplified / "models" / "build" / "retinaface" / "buckets" / "640x640.onnx"
     model = onnx.load(str(path))
     init = model.graph.initializer[5]
     init.CopyFrom(
@@ -85,6 +87,7 @@ def test_an_app_style_export_is_built_validated_and_recognised(project: Path, tm
 
     from retinaface_coreml import ONNXRetinaFaceDetector
     from retinaface_coreml.app_session import BucketSession
+    from retinaface_coreml_toolchain.coverage_step import cover_buckets
     from retinaface_coreml_toolchain.fetch import FetchRequest, fetch_weights
     from retinaface_coreml_toolchain.package import package_dir, stage
     from tests.conftest import write_landms_export
@@ -100,9 +103,10 @@ def test_an_app_style_export_is_built_validated_and_recognised(project: Path, tm
     result = validate_buckets(recipe)
     assert shortfalls(result, recipe) == []
     assert all(set(b.max_abs_diff) == {"loc", "conf", "landms"} for b in result.buckets)
-    manifest = stage(recipe)
-    assert list(manifest["model"]["outputs"]) == ["loc", "conf", "landms"]
-    detector = ONNXRetinaFaceDetector(str(export), models_dir=package_dir(recipe))
+    cover_buckets(recipe)
+    manifest = stage([recipe])
+    assert manifest["models"]["retinaface"]["detector"]["outputs"] == ["loc", "conf", "landms"]
+    detector = ONNXRetinaFaceDetector(str(export), models_dir=package_dir(recipe.root))
     assert isinstance(detector.session, BucketSession)
     dets, _ = detector.detect_faces(load_photo("faceapi_sample5.jpg")[:720, :1280])
     assert len(dets[dets[:, 4] > 0.5]) >= 3

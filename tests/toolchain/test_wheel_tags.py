@@ -39,12 +39,18 @@ def record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
+def schema_2(precompile: dict, files: dict[str, str]) -> dict:
+    """A manifest (schema 2) whose one model shipped the cache ``precompile`` recorded."""
+    shipped = [{"ort_version": precompile.get("ort_version")}] if precompile else []
+    model = {"coreml_cache": shipped, "precompile": precompile}
+    return {"schema_version": 2, "models": {"retinaface": model}, "files": files}
+
+
 def make_wheel(folder: Path, coreml_cache: dict, files: dict[str, str] = FILES) -> Path:
     """A small wheel laid out as hatchling writes it (RECORD last, fixed timestamps)."""
-    manifest = {"coreml_cache": coreml_cache, "files": files}
     members = {
         "retinaface_coreml/__init__.py": b"",
-        MANIFEST_MEMBER: json.dumps(manifest).encode(),
+        MANIFEST_MEMBER: json.dumps(schema_2(coreml_cache, files)).encode(),
         f"{DIST_INFO}/WHEEL": WHEEL.encode(),
         f"{DIST_INFO}/METADATA": METADATA.encode(),
     }

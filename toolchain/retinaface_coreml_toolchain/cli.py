@@ -240,6 +240,36 @@ def inspect_cache(ctx: click.Context, root: Path | None, as_json: bool) -> None:
     check_inspection(result)
 
 
+models_option = click.option(
+    "--models",
+    "models",
+    default="",
+    metavar="A,B",
+    help="Only these recipes (comma-separated); default: every recipe. `make models MODELS=`.",
+)
+recipe_dirs_option = click.option(
+    "--recipe-dir",
+    "recipe_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also read the recipes in this folder (repeatable), e.g. zoo/recipes.",
+)
+
+
+def _root(ctx: click.Context) -> Path:
+    """The project root: the folder holding pyproject.toml and models/ above --recipe."""
+    from retinaface_coreml_toolchain.recipe import project_root
+
+    return project_root(Path(ctx.obj))
+
+
+def _selected(ctx: click.Context, models: str, recipe_dirs: tuple[Path, ...]):
+    from retinaface_coreml_toolchain.recipe import select_recipes
+
+    names = tuple(n.strip() for n in models.split(",") if n.strip())
+    return select_recipes(_root(ctx), names, recipe_dirs)
+
+
 @cli.command("merge-caches")
 @click.argument("sources", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
 @options.json_output
@@ -258,13 +288,15 @@ def merge_caches(ctx: click.Context, sources: tuple[Path, ...], as_json: bool) -
 
 
 @cli.command()
+@models_option
+@recipe_dirs_option
 @options.json_output
 @click.pass_context
-def package(ctx: click.Context, as_json: bool) -> None:
-    """Copy the artefacts and manifest.json into the package and build the wheel into dist/."""
+def package(ctx: click.Context, models: str, recipe_dirs: tuple[Path, ...], as_json: bool) -> None:
+    """Copy every built model and manifest.json into the package; build the wheel into dist/."""
     from retinaface_coreml_toolchain.package import build_wheel, render
 
-    result = build_wheel(_recipe(ctx))
+    result = build_wheel(_selected(ctx, models, recipe_dirs))
     _emit(result.to_dict(), as_json, render)
 
 
@@ -273,16 +305,80 @@ def package(ctx: click.Context, as_json: bool) -> None:
     "--from",
     "from_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Build from your own RetinaFace ONNX (as `fetch --from`); `make models SOURCE=PATH`.",
+    help="Build RetinaFace from your own ONNX (as `fetch --from`); `make models SOURCE=PATH`.",
 )
+@models_option
+@recipe_dirs_option
 @options.json_output
 @click.pass_context
-def build(ctx: click.Context, from_path: Path | None, as_json: bool) -> None:
-    """Run every step in order: fetch, simplify, validate, coverage, precompile, package."""
+def build(
+    ctx: click.Context,
+    from_path: Path | None,
+    models: str,
+    recipe_dirs: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Every recipe: fetch, simplify+optimize, validate, coverage, precompile; then one wheel."""
     from retinaface_coreml_toolchain.pipeline import render, run_pipeline
 
-    result = run_pipeline(_recipe(ctx), from_path=from_path)
+    result = run_pipeline(_selected(ctx, models, recipe_dirs), from_path=from_path)
     _emit(result.to_dict(), as_json, render)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=D1,D2,...",
+    help="Fix an input's shape (repeatable; name an input again for one more bucket).",
+)
+@click.option("--max-partitions", type=click.IntRange(0), default=1, show_default=True)
+@options.model_format("The CoreML ModelFormat gated and shipped.")
+@click.option(
+    "--ort-version",
+    "ort_versions",
+    multiple=True,
+    help="Gate under this ORT series (repeatable). Default: every one the wheel admits.",
+)
+@click.option("--batch-independent", is_flag=True, help="Axis 0 is a free batch (validated).")
+@click.option(
+    "--recipe-dir",
+    "recipe_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the recipe here instead of models/ (e.g. zoo/recipes).",
+)
+@click.pass_context
+def add(
+    ctx: click.Context,
+    name: str,
+    source: Path,
+    inputs: tuple[str, ...],
+    max_partitions: int,
+    model_format: str,
+    ort_versions: tuple[str, ...],
+    batch_independent: bool,
+    recipe_dir: Path | None,
+) -> None:
+    """Write models/NAME.toml for SOURCE.onnx; print the predicted coverage per ORT series."""
+    from retinaface_coreml_toolchain.add import AddRequest, add_recipe, render
+
+    result = add_recipe(
+        AddRequest(
+            root=_root(ctx),
+            name=name,
+            source=source,
+            inputs=inputs,
+            max_partitions=max_partitions,
+            model_format=model_format,
+            ort_versions=ort_versions,
+            batch_independent=batch_independent,
+            recipe_dir=recipe_dir,
+        )
+    )
+    click.echo(render(result))
 
 
 @cli.command()
@@ -307,13 +403,8 @@ def build(ctx: click.Context, from_path: Path | None, as_json: bool) -> None:
     multiple=True,
     help="ORT release whose rules decide (repeatable), e.g. 1.23. Default: the installed one.",
 )
-@click.option(
-    "--format",
-    "model_format",
-    type=click.Choice(["mlprogram", "neuralnetwork"]),
-    default="mlprogram",
-    show_default=True,
-    help="CoreML model format that decides whether a pass is kept (both are reported).",
+@options.model_format(
+    "CoreML model format that decides whether a pass is kept (both are reported)."
 )
 @options.json_output
 @options.html_report

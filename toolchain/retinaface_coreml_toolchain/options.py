@@ -20,6 +20,19 @@ bucket = click.option(
 
 model_path = click.argument("model", type=click.Path(path_type=Path, dir_okay=False, exists=False))
 
+
+def model_format(help_text: str):
+    """``--format mlprogram|neuralnetwork`` (default mlprogram), with the command's own help."""
+    return click.option(
+        "--format",
+        "model_format",
+        type=click.Choice(["mlprogram", "neuralnetwork"]),
+        default="mlprogram",
+        show_default=True,
+        help=help_text,
+    )
+
+
 html_report = click.option(
     "--html",
     "html",

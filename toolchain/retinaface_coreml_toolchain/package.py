@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from retinaface_coreml.artifacts import MANIFEST_NAME
-from retinaface_coreml_toolchain.coverage_step import coverage_dir, summarize
 from retinaface_coreml_toolchain.errors import MissingInputError, PackageError
 from retinaface_coreml_toolchain.files import copy_file, staging_dir, write_json
-from retinaface_coreml_toolchain.manifest import build_manifest
+from retinaface_coreml_toolchain.manifest import build_manifest, model_record
 from retinaface_coreml_toolchain.recipe import Recipe
 from retinaface_coreml_toolchain.steplog import step
 from retinaface_coreml_toolchain.toolchain_wheel import build_toolchain_wheel
@@ -36,6 +35,8 @@ class PackageResult:
     sha256: str
     files: int
     coreml_cache: bool
+    models: tuple[str, ...] = ()
+    size: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,12 +44,14 @@ class PackageResult:
             "sha256": self.sha256,
             "files": self.files,
             "coreml_cache": self.coreml_cache,
+            "models": list(self.models),
+            "size": self.size,
         }
 
 
-def package_dir(recipe: Recipe) -> Path:
+def package_dir(root: Path) -> Path:
     """e.g. ``<root>/src/retinaface_coreml/models``."""
-    return recipe.root / "src" / "retinaface_coreml" / "models"
+    return root / "src" / "retinaface_coreml" / "models"
 
 
 def _read_json(path: Path, step_name: str) -> Any:
@@ -66,82 +69,107 @@ def _optional_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def stage(recipe: Recipe) -> dict[str, Any]:
-    """Copy bucket models (and a CoreML cache, if precompiled) into the package with a manifest."""
-    from retinaface_coreml_toolchain import simplify, validate
-    from retinaface_coreml_toolchain.source import source_model
+def _stage_model(recipe: Recipe, tmp: Path) -> dict[str, Any]:
+    """Copy one model's buckets (and CoreML cache) into ``tmp``; return its manifest record."""
+    from retinaface_coreml import coreml
+    from retinaface_coreml_toolchain import coverage_step, simplify, validate
+    from retinaface_coreml_toolchain.source import source_model, source_record
 
     simplified = _read_json(simplify.record_path(recipe), "simplify")
     validation = _read_json(validate.record_path(recipe), "validate")
-    source = _read_json(recipe.build_dir / "source.json", "fetch")
+    coverage = _read_json(coverage_step.record_path(recipe), "coverage")
+    source = source_record(recipe)
     by_name = {b["bucket"]: b for b in simplified["buckets"]}
-    coverage = {}
-    for name in sorted(by_name):
-        record = _optional_json(coverage_dir(recipe) / f"{name}.json")
-        if record is not None:
-            coverage[name] = summarize(record)
     precompiled = _optional_json(recipe.build_dir / "precompile.json") or {}
-    cache_src = recipe.build_dir / "coreml"
-    with staging_dir(package_dir(recipe)) as tmp:
-        buckets = []
-        for bucket in recipe.buckets:
-            if bucket.name not in by_name:
-                raise MissingInputError(
-                    f"{simplify.record_path(recipe)}: no bucket {bucket.name}; "
-                    "run `toolchain simplify`"
-                )
-            path = recipe.bucket_path(bucket)
-            if not path.exists():
-                raise MissingInputError(f"{path}: missing; run `toolchain simplify` first")
-            digest = copy_file(path, tmp / path.name)
-            if digest != by_name[bucket.name]["sha256"]:
-                raise MissingInputError(
-                    f"{path}: changed since `toolchain simplify`; run simplify and validate again"
-                )
-            info = by_name[bucket.name]
-            buckets.append(
-                {
-                    "name": bucket.name,
-                    "height": bucket.height,
-                    "width": bucket.width,
-                    "file": path.name,
-                    "coreml_cache_key": info["coreml_cache_key"],
-                    "full_resolution": bucket.full_resolution,
-                    "nodes_source": info["nodes_before"],
-                    "nodes": info["nodes_after"],
-                }
+    options = dict(recipe.coreml_options or coreml.DEFAULT_OPTIONS)
+    buckets = []
+    (tmp / recipe.name).mkdir(parents=True, exist_ok=True)
+    for bucket in recipe.buckets:
+        if bucket.name not in by_name:
+            raise MissingInputError(
+                f"{simplify.record_path(recipe)}: no bucket {bucket.name}; run `toolchain simplify`"
             )
-        if cache_src.is_dir() and any(cache_src.iterdir()):
-            shutil.copytree(cache_src, tmp / "coreml")
+        path = recipe.bucket_path(bucket)
+        if not path.exists():
+            raise MissingInputError(f"{path}: missing; run `toolchain simplify` first")
+        rel = f"{recipe.name}/{bucket.name}.onnx"
+        digest = copy_file(path, tmp / rel)
+        info = by_name[bucket.name]
+        if digest != info["sha256"]:
+            raise MissingInputError(
+                f"{path}: changed since `toolchain simplify`; run simplify and validate again"
+            )
+        buckets.append(
+            {
+                "name": bucket.name,
+                "file": rel,
+                "inputs": {k: list(v) for k, v in bucket.inputs.items()},
+                "coreml_cache_key": info["coreml_cache_key"],
+                "full_resolution": bucket.full_resolution,
+                "nodes_source": info["nodes_before"],
+                "nodes": info["nodes_after"],
+                "sha256": digest,
+            }
+        )
+    cache_src = recipe.build_dir / "coreml"
+    if precompiled.get("status") == "built" and cache_src.is_dir():
+        shutil.copytree(cache_src, tmp / "coreml", dirs_exist_ok=True)
+    detector = None
+    if recipe.detector is not None:
+        fields = asdict(source_model(recipe))
+        del fields["name"]
+        detector = {"kind": "retinaface", **json.loads(json.dumps(fields))}  # tuples -> lists
+    return model_record(
+        name=recipe.name,
+        source=source,
+        batch_independent=recipe.batch_independent,
+        buckets=buckets,
+        provider_options=dict(sorted(options.items())),
+        options_digest=coreml.options_digest(options),
+        precompile=precompiled,
+        validation=validation,
+        coverage=coverage_step.manifest_coverage(coverage),
+        detector=detector,
+    )
+
+
+def stage(recipes: list[Recipe]) -> dict[str, Any]:
+    """Copy every model's buckets (and CoreML caches) into the package with one manifest."""
+    root = _one_root(recipes)
+    with staging_dir(package_dir(root)) as tmp:
+        models = {recipe.name: _stage_model(recipe, tmp) for recipe in recipes}
         manifest = build_manifest(
             folder=tmp,
-            model={
-                **asdict(source_model(recipe)),  # the output names the buckets really have
-                "source_sha256": source["sha256"],
-                "source_origin": source["origin"],
-            },
-            buckets=buckets,
+            models=models,
             versions={
                 "onnx": metadata.version("onnx"),
                 "onnxsim": metadata.version("onnxsim"),
                 "onnxruntime": metadata.version("onnxruntime"),
                 "retinaface_coreml": metadata.version("retinaface-coreml"),
             },
-            validation=validation,
-            coverage=coverage,
-            coreml_cache=precompiled,
         )
         write_json(tmp / MANIFEST_NAME, manifest)
     return manifest
 
 
-def build_wheel(recipe: Recipe) -> PackageResult:
+def _one_root(recipes: list[Recipe]) -> Path:
+    if not recipes:
+        raise PackageError("no recipe to package; add one with `toolchain add`")
+    roots = {r.root for r in recipes}
+    if len(roots) != 1:
+        raise PackageError(f"recipes from several projects {sorted(map(str, roots))}")
+    return roots.pop()
+
+
+def build_wheel(recipes: Recipe | list[Recipe]) -> PackageResult:
     """Stage the artefacts, then `python -m build --wheel --no-isolation` into dist/."""
     import hashlib
 
+    recipes = [recipes] if isinstance(recipes, Recipe) else list(recipes)
     with step("package"):
-        manifest = stage(recipe)
-        dist = recipe.root / "dist"
+        manifest = stage(recipes)
+        root = _one_root(recipes)
+        dist = root / "dist"
         dist.mkdir(exist_ok=True)
         for old in dist.glob("retinaface_coreml-*.whl"):
             old.unlink()
@@ -157,14 +185,14 @@ def build_wheel(recipe: Recipe) -> PackageResult:
             str(dist),
         ]
         proc = subprocess.run(
-            command, cwd=recipe.root, env=env, capture_output=True, text=True, check=False
+            command, cwd=root, env=env, capture_output=True, text=True, check=False
         )
         wheels = sorted(dist.glob("retinaface_coreml-*.whl"))
         if proc.returncode != 0 or len(wheels) != 1:
             tail = (proc.stderr.strip().splitlines() or ["no wheel produced"])[-1]
-            raise PackageError(f"python -m build failed in {recipe.root} ({tail})")
+            raise PackageError(f"python -m build failed in {root} ({tail})")
         wheel = wheels[0]
-        has_cache = bool(manifest["coreml_cache"].get("entries"))
+        has_cache = any(m["coreml_cache"] for m in manifest["models"].values())
         if has_cache:
             from retinaface_coreml_toolchain.wheel_tags import retag_for_cache
 
@@ -172,7 +200,12 @@ def build_wheel(recipe: Recipe) -> PackageResult:
         build_toolchain_wheel(dist, env=env)  # the toolchain's own wheel, beside the runtime's
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     return PackageResult(
-        wheel=wheel, sha256=digest, files=len(manifest["files"]) + 1, coreml_cache=has_cache
+        wheel=wheel,
+        sha256=digest,
+        files=len(manifest["files"]) + 1,
+        coreml_cache=has_cache,
+        models=tuple(manifest["models"]),
+        size=wheel.stat().st_size,
     )
 
 
@@ -180,5 +213,6 @@ def render(record: dict[str, Any]) -> str:
     cache = "with a CoreML cache" if record["coreml_cache"] else "without a CoreML cache"
     return (
         f"wheel: {record['wheel']}\nsha256: {record['sha256']}\n"
-        f"({record['files']} artefacts, {cache})"
+        f"({', '.join(record['models'])}: {record['files']} artefacts, {record['size']:,} bytes, "
+        f"{cache})"
     )

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from retinaface_coreml_toolchain.errors import ModelError
+from retinaface_coreml_toolchain.errors import ModelError, RecipeError
 from retinaface_coreml_toolchain.files import staging_dir, write_bytes, write_json
 from retinaface_coreml_toolchain.recipe import Bucket, Recipe
 from retinaface_coreml_toolchain.source import load_source
@@ -53,12 +53,15 @@ def cache_key(model_name: str, bucket: Bucket, content: bytes) -> str:
     ORT accepts letters and digits only, at most 64 characters; anything else makes it fall
     back to a hash of the model path, which changes with every install location.
     """
-    key = f"{model_name}{bucket.name}{hashlib.sha256(content).hexdigest()[:40]}"
     # ORT checks each character with C's isalnum (ASCII only), not Python's Unicode one.
-    key = "".join(ch for ch in key if ch.isascii() and ch.isalnum())
-    if len(key) > 64:
-        raise ModelError(f"cache key {key!r} is longer than 64 characters; shorten [model] name")
-    return key
+    prefix = "".join(ch for ch in f"{model_name}{bucket.name}" if ch.isascii() and ch.isalnum())
+    digits = min(40, 64 - len(prefix))
+    if digits < 16:
+        raise ModelError(
+            f"cache key prefix {prefix!r} leaves fewer than 16 of ORT's 64 characters for the "
+            "content hash; shorten the recipe's file name or the bucket name"
+        )
+    return prefix + hashlib.sha256(content).hexdigest()[:digits]
 
 
 def simplify_bucket(
@@ -66,28 +69,32 @@ def simplify_bucket(
     bucket: Bucket,
     *,
     model_name: str,
-    input_name: str,
-    ort_version: str = "1.32",
+    ort_versions: tuple[str, ...] = ("1.32",),
     model_format: str = "mlprogram",
+    run_passes: bool = True,
+    no_shape_ops: bool = False,
 ):
     """Return (static ModelProto with COREML_CACHE_KEY stamped, its cache key).
 
-    The shapes are fixed, onnxsim run and the rewrite passes tried by ``toolchain optimize``'s
-    own driver: one path for the buckets and for any other model.
+    The shapes are fixed, onnxsim run and (``run_passes``) the rewrite passes tried by
+    ``toolchain optimize``'s own driver, judged under every ORT series of the gate: one path
+    for the buckets and for any other model. ``no_shape_ops`` (RetinaFace): none of SHAPE_OPS
+    may survive; elsewhere a Gather may be real work, and the coverage gate judges it.
     """
     import onnx
 
     from retinaface_coreml_toolchain.optimize.driver import OptimizeOptions, optimize_model
 
     options = OptimizeOptions(
-        input_shapes={input_name: (1, 3, bucket.height, bucket.width)},
-        ort_versions=(ort_version,),
+        input_shapes=dict(bucket.inputs),
+        ort_versions=ort_versions,
         model_format=model_format,
+        **({} if run_passes else {"passes": ()}),
     )
-    optimized, _ = optimize_model(source, options, name=f"bucket {bucket.name}")
+    optimized, _ = optimize_model(source, options, name=f"{model_name} bucket {bucket.name}")
     model = optimized.model
     left = sorted({n.op_type for n in model.graph.node} & SHAPE_OPS)
-    if left:
+    if left and no_shape_ops:
         raise ModelError(f"bucket {bucket.name}: shape ops {left} survived onnxsim; not static")
     del model.metadata_props[:]
     model.producer_name, model.producer_version = PRODUCER, _own_version()
@@ -98,26 +105,29 @@ def simplify_bucket(
 
 
 def simplify_buckets(recipe: Recipe) -> SimplifyResult:
-    """Write every bucket model into models/build/<name>/ (the folder is replaced whole)."""
+    """Write every bucket model into models/build/<name>/buckets/ (replaced whole)."""
     import onnxsim
 
+    from retinaface_coreml_toolchain.optimize.shapes import resolve_shapes
+
     source = load_source(recipe)
-    names = {i.name for i in source.graph.input}
-    if recipe.model.input not in names:
-        raise ModelError(
-            f"{recipe.weights.path}: no input named {recipe.model.input!r} (has {sorted(names)}); "
-            "fix [model] input in the recipe"
-        )
+    for bucket in recipe.buckets:  # unknown input, wrong rank, changed static dim: one line
+        try:
+            resolve_shapes(source, bucket.inputs, source=f"{recipe.path} bucket {bucket.name}")
+        except ModelError as exc:
+            raise RecipeError(str(exc)) from None
+    versions = recipe.gate_versions()
     results = []
-    with step("simplify"), staging_dir(recipe.bucket_dir) as tmp:
+    with step(f"simplify {recipe.name}"), staging_dir(recipe.bucket_dir) as tmp:
         for bucket in recipe.buckets:
             model, key = simplify_bucket(
                 source,
                 bucket,
-                model_name=recipe.model.name,
-                input_name=recipe.model.input,
-                ort_version=recipe.coverage.ort_version,
-                model_format=recipe.coverage.model_format,
+                model_name=recipe.name,
+                ort_versions=versions,
+                model_format=recipe.gate.formats[0],
+                run_passes=recipe.optimize,
+                no_shape_ops=recipe.detector is not None,
             )
             data = model.SerializeToString(deterministic=True)
             digest = write_bytes(tmp / f"{bucket.name}.onnx", data)
@@ -140,7 +150,7 @@ def simplify_buckets(recipe: Recipe) -> SimplifyResult:
 
 
 def record_path(recipe: Recipe) -> Path:
-    """e.g. ``models/build/simplify.json``: node counts and cache keys for later steps."""
+    """e.g. ``models/build/retinaface/simplify.json``: node counts and cache keys."""
     return recipe.build_dir / "simplify.json"
 
 

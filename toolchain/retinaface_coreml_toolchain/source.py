@@ -43,7 +43,7 @@ def load_onnx(path: Path):  # -> onnx.ModelProto (onnx is imported lazily)
 
 
 def source_record(recipe: Recipe) -> dict:
-    """models/build/source.json as `toolchain fetch` wrote it (origin, sha256, outputs)."""
+    """models/build/<name>/source.json as `toolchain fetch` wrote it (origin, sha256, I/O)."""
     record_path = recipe.build_dir / "source.json"
     try:
         return json.loads(record_path.read_text())
@@ -57,7 +57,7 @@ def source_record(recipe: Recipe) -> dict:
 
 def load_source(recipe: Recipe):  # -> onnx.ModelProto
     """The fetched source model, checked against the sha256 that `toolchain fetch` recorded."""
-    path = recipe.weights.path
+    path = recipe.source.path
     record = source_record(recipe)
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -77,27 +77,27 @@ def output_names(recipe: Recipe, model, path: Path) -> tuple[str, ...]:
     Raises ModelError naming the file when the input or an output is not there: the file is
     not a RetinaFace export this recipe can build.
     """
+    detector = recipe.detector
     inputs = [i.name for i in model.graph.input]
     outputs = [o.name for o in model.graph.output]
     names = []
-    for wanted in recipe.model.outputs:
+    for wanted in detector.outputs:
         found = [n for n in (wanted, *OUTPUT_ALIASES.get(wanted, ())) if n in outputs]
         names.append(found[0] if found else None)
-    if recipe.model.input not in inputs or None in names:
+    if detector.input not in inputs or None in names:
         raise ModelError(
             f"{path}: not a RetinaFace export this recipe builds (inputs {inputs}, outputs "
-            f"{outputs}; expected input {recipe.model.input!r} and outputs "
-            f"{list(recipe.model.outputs)}, `landms` accepted for `landmarks`); "
-            "pass a RetinaFace ONNX or fix [model] in the recipe"
+            f"{outputs}; expected input {detector.input!r} and outputs "
+            f"{list(detector.outputs)}, `landms` accepted for `landmarks`); "
+            "pass a RetinaFace ONNX or fix [detector] in the recipe"
         )
     return tuple(names)
 
 
 def source_model(recipe: Recipe) -> ModelInfo:
-    """The recipe's model record with the output names the fetched source really has.
+    """The recipe's [detector] record with the output names the fetched source really has.
 
-    ``toolchain fetch`` records them in source.json; an older record without them means the
-    recipe's names.
+    ``toolchain fetch`` records them in source.json (e.g. ``landms`` for ``landmarks``).
     """
-    outputs = tuple(source_record(recipe).get("outputs") or recipe.model.outputs)
-    return dataclasses.replace(recipe.model, outputs=outputs)
+    outputs = tuple(source_record(recipe).get("outputs_detector") or recipe.detector.outputs)
+    return dataclasses.replace(recipe.detector, outputs=outputs)

@@ -93,7 +93,8 @@ def retag_for_cache(wheel: Path, *, env: Mapping[str, str] = os.environ) -> Path
     contents = {info.filename: data for info, data in members}
     try:
         manifest = json.loads(contents[MANIFEST_MEMBER])
-        cache = manifest["coreml_cache"]
+        models = manifest["models"].values()  # schema 2
+        cache = next((m["precompile"] for m in models if m["coreml_cache"]), {})
         tag = platform_tag(str(cache["macos_major"]), str(cache["machine"]))
         ort_versions = shipped_ort_versions(manifest.get("files", {}))
     except (KeyError, ValueError, TypeError) as exc:

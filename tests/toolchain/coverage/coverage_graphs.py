@@ -14,7 +14,7 @@ from retinaface_coreml_toolchain.coverage.graph import Graph, graph_from_model
 
 ROOT = Path(__file__).resolve().parents[3]
 SOURCE = ROOT / "weights" / "retinaface_mobilenet025.onnx"
-BUILT_BUCKETS = ROOT / "models" / "build" / "retinaface"
+BUILT_BUCKETS = ROOT / "models" / "build" / "retinaface" / "buckets"
 
 F, I64, F16 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.FLOAT16
 
