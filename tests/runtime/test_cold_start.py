@@ -24,10 +24,10 @@ import onnxruntime
 import pytest
 
 from retinaface_coreml import coreml
-from retinaface_coreml.packaged import backends, cache
 from retinaface_coreml.artifacts import load_manifest
-from retinaface_coreml.packaged.cache import CacheLayout
 from retinaface_coreml.detector import FaceDetector
+from retinaface_coreml.packaged import backends, cache
+from retinaface_coreml.packaged.cache import CacheLayout
 from tests.conftest import FACES_DIR, ROOT
 from tests.runtime import standin
 from tests.runtime.photos import load_photo
