@@ -306,8 +306,8 @@ def copy_shipped(manifest: Manifest, shipped: ShippedEntry, target: Path) -> Non
 
 def mismatch(layout: CacheLayout, rel: PurePosixPath) -> str:
     """Why an entry built at ``<ort>/<macos>/<digest>`` does not serve this layout, e.g.
-    ``"other onnxruntime 1.31.0 (here 1.32.0)"`` or ``"built on newer macOS 15 (here 14)"``."""
-    ort, macos, digest = (rel.parts + ("", "", ""))[:3]
+    ``"other onnxruntime 1.31.0 (here 1.32.0)"`` or ``"newer macOS major 15 (here 14)"``."""
+    ort, macos, digest = (*rel.parts, "", "", "")[:3]
     why = []
     if ort != layout.ort_version:
         why.append(f"other onnxruntime {ort} (here {layout.ort_version})")
