@@ -18,11 +18,26 @@ import retinaface_coreml.onnxruntime as ort
 from retinaface_coreml.artifacts import MODELS_ENV
 from retinaface_coreml.packaged import backends, cache, identify
 from retinaface_coreml.packaged.session import InferenceSession
-from tests.conftest import write_relu_onnx
 from tests.runtime import standin
 
 CPU = ["CPUExecutionProvider"]
 RealSession = onnxruntime.capi.onnxruntime_inference_collection.InferenceSession
+
+
+def write_relu_onnx(target: Path) -> Path:
+    """A one-node model that is not packaged, loadable by every ORT the tests run (IR 8)."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "not_packaged",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    target.write_bytes(model.SerializeToString())
+    return target
 
 
 def conv_input(batch: int, size: int = 16, seed: int = 0) -> np.ndarray:
