@@ -178,6 +178,12 @@ def test_what_the_package_cannot_serve_goes_to_onnxruntimes_session_on_the_sourc
     assert_same(binding.copy_outputs_to_cpu(), plain(convnet, {"x": x}))
     assert session.get_session_options() is not None
     assert session.get_provider_options() == {"CPUExecutionProvider": {}}
+    # Every other public method of onnxruntime's session answers as onnxruntime's does.
+    theirs = RealSession(str(convnet), providers=CPU)
+    assert session.get_overridable_initializers() == [] == theirs.get_overridable_initializers()
+    assert session.get_profiling_start_time_ns() == 0 == theirs.get_profiling_start_time_ns()
+    assert session.get_modelmeta().producer_name == theirs.get_modelmeta().producer_name
+    assert session.get_tuning_results() == theirs.get_tuning_results()
 
 
 def test_a_failure_inside_the_layer_falls_back_to_onnxruntime_with_one_warning(

@@ -21,6 +21,7 @@ warning.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -310,52 +311,38 @@ class InferenceSession(_OrtSession):
                 _OrtSession.__init__(self, path_or_bytes, sess_options, providers=[coreml.CPU_EP])
                 self._source_open = True
 
-    def get_overridable_initializers(self):
-        if self._plan is not None:
-            self._open_source()
-        return super().get_overridable_initializers()
-
-    def get_modelmeta(self):
-        if self._plan is not None:
-            self._open_source()
-        return super().get_modelmeta()
-
-    def end_profiling(self):
-        if self._plan is not None:
-            self._open_source()
-        return super().end_profiling()
-
-    def get_profiling_start_time_ns(self):
-        if self._plan is not None:
-            self._open_source()
-        return super().get_profiling_start_time_ns()
-
-    def io_binding(self):
-        if self._plan is not None:
-            self._open_source()
-        return super().io_binding()
-
-    def run_with_iobinding(self, iobinding, run_options=None):
-        if self._plan is not None:
-            self._open_source()
-        return super().run_with_iobinding(iobinding, run_options)
-
-    def run_with_ort_values(self, output_names, input_dict_ort_values, run_options=None):
-        if self._plan is not None:
-            self._open_source()
-        return super().run_with_ort_values(output_names, input_dict_ort_values, run_options)
-
-    def run_async(self, output_names, input_feed, callback, user_data, run_options=None):
-        if self._plan is not None:
-            self._open_source()
-        return super().run_async(output_names, input_feed, callback, user_data, run_options)
-
     def set_providers(self, providers=None, provider_options=None) -> None:
         """onnxruntime's: the session becomes onnxruntime's own on these providers."""
         if self._plan is not None:
             self._open_source()
             self._plan = None
         super().set_providers(providers, provider_options)
+
+
+SERVED_HERE = frozenset(
+    {"run", "get_inputs", "get_outputs", "get_providers", "get_provider_options"}
+    | {"get_session_options", "set_providers"}
+)
+"""The methods a packaged session answers itself; every other public one of onnxruntime's
+session (``io_binding``, ``get_modelmeta``, ``end_profiling``...) runs on its CPU session on
+the source model, opened on first use."""
+
+
+def _on_source(name: str):
+    method = getattr(_OrtSession, name)
+
+    @functools.wraps(method)
+    def on_source(self: InferenceSession, *args: Any, **kwargs: Any) -> Any:
+        if self._plan is not None:
+            self._open_source()
+        return method(self, *args, **kwargs)
+
+    return on_source
+
+
+for _name in dir(_OrtSession):
+    if _name[0] != "_" and _name not in SERVED_HERE and callable(getattr(_OrtSession, _name)):
+        setattr(InferenceSession, _name, _on_source(_name))
 
 
 def _plan(
