@@ -38,16 +38,18 @@ def node_records(model: bytes | str | Path) -> tuple[list[dict], list[dict]]:
     return records(session.get_inputs()), records(session.get_outputs())
 
 
-def _source_file(sha256: str) -> Path:
-    for path in sorted((ROOT / "weights").glob("*.onnx")):
+def _source_file(sha256: str, given: Path | None = None) -> Path:
+    for path in [*([given] if given else []), *sorted((ROOT / "weights").glob("*.onnx"))]:
         if hashlib.sha256(path.read_bytes()).hexdigest() == sha256:
             return path
     raise FileNotFoundError(f"no file in {ROOT / 'weights'} has the source sha256 {sha256[:12]}")
 
 
-def _retinaface_record(raw: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+def _retinaface_record(
+    raw: dict[str, Any], given: Path | None = None
+) -> tuple[dict[str, Any], Path]:
     m = raw["model"]
-    source = _source_file(m["source_sha256"])
+    source = _source_file(m["source_sha256"], given)
     inputs, outputs = node_records(source)
     cache = raw.get("coreml_cache") or {}
     options = dict(cache.get("provider_options") or coreml.DEFAULT_OPTIONS)
@@ -108,16 +110,19 @@ def write_manifest(folder: Path, models: dict[str, dict[str, Any]], versions: di
     return folder
 
 
-def convert(schema1: Path, target: Path, *, generated: Path | None = None) -> Path:
+def convert(
+    schema1: Path, target: Path, *, generated: Path | None = None, source: Path | None = None
+) -> Path:
     """A schema-2 copy of a schema-1 models dir at ``target``; with ``generated`` (a folder for
-    their sources), the generated models are packaged beside RetinaFace."""
+    their sources), the generated models are packaged beside RetinaFace. ``source``: the file
+    the build was made from, when it is not in weights/."""
     raw = json.loads((schema1 / MANIFEST_NAME).read_text())
     if raw.get("schema_version") == 2:
         shutil.copytree(schema1, target)
         models = raw["models"]
     else:
         shutil.copytree(schema1, target, ignore=shutil.ignore_patterns(MANIFEST_NAME))
-        record, _ = _retinaface_record(raw)
+        record, _ = _retinaface_record(raw, source)
         models = {record["name"]: record}
     if generated is not None:
         models.update(add_generated(target, generated))

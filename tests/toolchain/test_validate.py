@@ -88,6 +88,7 @@ def test_an_app_style_export_is_built_validated_and_recognised(project: Path, tm
     from retinaface_coreml_toolchain.fetch import FetchRequest, fetch_weights
     from retinaface_coreml_toolchain.package import package_dir, stage
     from tests.conftest import write_landms_export
+    from tests.runtime import schema2
     from tests.runtime.photos import load_photo
 
     export = write_landms_export(
@@ -102,7 +103,9 @@ def test_an_app_style_export_is_built_validated_and_recognised(project: Path, tm
     assert all(set(b.max_abs_diff) == {"loc", "conf", "landms"} for b in result.buckets)
     manifest = stage(recipe)
     assert list(manifest["model"]["outputs"]) == ["loc", "conf", "landms"]
-    detector = ONNXRetinaFaceDetector(str(export), models_dir=package_dir(recipe))
+    # The build writes schema 1 until the multi-model build lands; the runtime reads schema 2.
+    models = schema2.convert(package_dir(recipe), tmp_path / "schema2", source=export)
+    detector = ONNXRetinaFaceDetector(str(export), models_dir=models)
     assert isinstance(detector.session, BucketSession)
     dets, _ = detector.detect_faces(load_photo("faceapi_sample5.jpg")[:720, :1280])
     assert len(dets[dets[:, 4] > 0.5]) >= 3
