@@ -37,10 +37,11 @@ from benchmarks.common import (
     median_ms,
     verdict,
 )
-from retinaface_coreml import FaceDetector, backends
+from retinaface_coreml import FaceDetector
 from retinaface_coreml.buckets import resolve_bucket
 from retinaface_coreml.decode import Detections, decode, prior_boxes
 from retinaface_coreml.faces import Face, faces_from
+from retinaface_coreml.packaged import backends
 from retinaface_coreml.preprocess import check_image, letterbox
 
 SPEEDUP_TARGET = 4.0
@@ -54,8 +55,9 @@ class SplitDetector:
     """``FaceDetector.detect`` unrolled into its three timed parts (same functions, same order)."""
 
     def __init__(self, detector: FaceDetector) -> None:
-        self.manifest = detector.manifest
-        self.model = detector.manifest.model
+        self.packaged = detector.model
+        self.target = backends.target(detector.manifest, detector.model)
+        self.model = detector.info
         self.score_threshold = detector.score_threshold
         self.nms_threshold = detector.nms_threshold
         self.backend = detector.requested_backend
@@ -66,16 +68,16 @@ class SplitDetector:
         t0 = time.perf_counter()
         image = check_image(image)
         height, width = image.shape[:2]
-        bucket = resolve_bucket(self.manifest, "auto", height, width)
+        bucket = resolve_bucket(self.packaged, "auto", height, width)
         runner = self._runners.get(bucket.name)
         if runner is None:  # opened once per bucket, during warm-up
             runner = self._runners[bucket.name] = backends.open_runner(
-                self.manifest, bucket, backend=self.backend
+                self.target, bucket, backend=self.backend
             )
             t0 = time.perf_counter()
         tensor, box = letterbox(image, bucket.height, bucket.width, self.model.mean_bgr)
         t1 = time.perf_counter()
-        loc, conf, landmarks = (output[0] for output in runner.run(tensor))
+        loc, conf, landmarks = (output[0] for output in runner.run({self.model.input: tensor}))
         t2 = time.perf_counter()
         priors = prior_boxes(bucket.height, bucket.width, self.model.strides, self.model.min_sizes)
         found = decode(

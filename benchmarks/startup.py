@@ -58,12 +58,12 @@ faces = detector.detect(image)
 t_end = {NOW}
 print(t_end, len(faces), detector.backend, flush=True)
 # Diagnostics, after the measured result: a steady-state frame, and a fresh session of the bucket.
-from retinaface_coreml import backends
-bucket = detector.manifest.bucket(detector.bucket)
+from retinaface_coreml.packaged import backends
+bucket = detector.model.bucket(detector.bucket)
 t0 = {NOW}
 detector.detect(image)
 t1 = {NOW}
-backends.open_runner(detector.manifest, bucket, backend="cpu")
+backends.open_runner(backends.target(detector.manifest, detector.model), bucket, backend="cpu")
 t2 = {NOW}
 print(t_deps, t_import, t_ctor, t_end, t1 - t0, t2 - t1)
 """

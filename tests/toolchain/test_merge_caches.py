@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from retinaface_coreml import cache, coreml
+from retinaface_coreml import coreml
 from retinaface_coreml.artifacts import load_manifest, sha256_file
+from retinaface_coreml.packaged import cache
 from retinaface_coreml_toolchain.cli import cli
 from retinaface_coreml_toolchain.precompile import PrecompileRequest, precompile
 from retinaface_coreml_toolchain.recipe import load_recipe

@@ -13,7 +13,7 @@ the package step, which ships them. Refused:
 - the same entry (same ORT, macOS, digest and key) from two folders with different bytes.
 
 The runtime already picks a shipped entry by ORT version, options digest and macOS major from
-the file paths alone (``retinaface_coreml.cache.matching_shipped``); nothing changes there.
+the file paths alone (``retinaface_coreml.packaged.cache.matching_shipped``); nothing changes there.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from retinaface_coreml import coreml
-from retinaface_coreml.cache import hash_files
+from retinaface_coreml.packaged.cache import hash_files
 from retinaface_coreml_toolchain.errors import ToolchainError
 from retinaface_coreml_toolchain.files import staging_dir, write_json
 from retinaface_coreml_toolchain.precompile import cache_root, record_path
