@@ -2,7 +2,8 @@
 
 For each bucket: an ORT session with the recipe's ``[coreml]`` options and
 ``ModelCacheDirectory=models/build/coreml/<ort>/<macOS major>/<options digest>/`` (the runtime's
-layout, from ``retinaface_coreml.packaged.cache``), timed; the sha256 of every file ORT wrote; then a
+layout, from ``retinaface_coreml.packaged.cache``), timed; the sha256 of every file ORT wrote;
+then a
 second session, which must be a cache hit: faster, and not one file new or changed; then the
 numerical gate (``coreml_gate``): that session's outputs on the validation inputs against the CPU's,
 within the recipe's CoreML tolerance. An entry out of tolerance is removed before staging ends and
