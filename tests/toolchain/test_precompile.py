@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from retinaface_coreml import coreml
-from retinaface_coreml.artifacts import Manifest, sha256_file
+from retinaface_coreml.artifacts import load_manifest, sha256_file
 from retinaface_coreml.packaged import cache
 from retinaface_coreml_toolchain.cli import cli
 from retinaface_coreml_toolchain.errors import GateFailed
@@ -154,20 +154,19 @@ def test_the_package_ships_the_cache_where_the_runtime_looks_for_it(built: Path)
     packaged = build_wheel(recipe)
     assert packaged.coreml_cache is True
     assert packaged.wheel.name.startswith("retinaface_coreml-0.1.0-py3-none-macosx_14_0_")
-    # This build writes schema 1 (the runtime reads schema 2): the runtime's lookups by files.
     models = built / "src" / "retinaface_coreml" / "models"
-    raw = json.loads((models / "manifest.json").read_text())
-    manifest = Manifest(root=models, models={}, files=raw["files"], raw=raw)
-    key = next(b for b in raw["buckets"] if b["name"] == "384x640")["coreml_cache_key"]
+    manifest = load_manifest(models)
+    model = manifest.model("retinaface")
+    key = model.bucket("384x640").coreml_cache_key
     layout = cache.CacheLayout(
         root=built / "user-cache",
         ort_version=onnxruntime.__version__,
         macos_major="14",
-        digest=coreml.options_digest(raw["coreml_cache"]["provider_options"]),
+        digest=model.coreml.options_digest,
     )
     shipped = cache.matching_shipped(layout, cache.shipped_entries(manifest, key))
     assert shipped is not None and len(shipped.files) == 2
-    (record,) = manifest.raw["models"]["retinaface"]["coreml_cache"]  # schema 2's own record
+    (record,) = model.raw["coreml_cache"]  # one record per (ORT, macOS major)
     assert record["entries"]["384x640"]["dir"] == shipped.dir and record["macos_major"] == "14"
     cache.copy_shipped(manifest, shipped, built / "copy")  # every file matches manifest.json
     with zipfile.ZipFile(packaged.wheel) as wheel:

@@ -208,18 +208,6 @@ def coverage(
             raise GateFailed(shortfall)
 
 
-@cli.command()
-@options.bucket
-@options.json_output
-@click.pass_context
-def precompile(ctx: click.Context, buckets: tuple[str, ...], as_json: bool) -> None:
-    """Fill the CoreML cache per bucket (macOS); elsewhere say why it is skipped."""
-    from retinaface_coreml_toolchain.precompile import PrecompileRequest, precompile, render
-
-    result = precompile(_recipe(ctx), PrecompileRequest(buckets=buckets))
-    _emit(result.to_dict(), as_json, render)
-
-
 @cli.command("inspect-cache")
 @click.option(
     "--dir",
@@ -254,6 +242,37 @@ recipe_dirs_option = click.option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Also read the recipes in this folder (repeatable), e.g. zoo/recipes.",
 )
+
+
+@cli.command()
+@options.bucket
+@models_option
+@recipe_dirs_option
+@options.json_output
+@click.pass_context
+def precompile(
+    ctx: click.Context,
+    buckets: tuple[str, ...],
+    models: str,
+    recipe_dirs: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Fill the CoreML cache per bucket of every recipe (macOS); elsewhere say why it is skipped.
+
+    Each model's entries and record go to models/build/<name>/ (coreml/, precompile.json).
+    """
+    from retinaface_coreml_toolchain.precompile import PrecompileRequest, precompile, render
+
+    records = {
+        recipe.name: precompile(recipe, PrecompileRequest(buckets=buckets)).to_dict()
+        for recipe in _selected(ctx, models, recipe_dirs)
+    }
+    if as_json:
+        click.echo(json.dumps(records, indent=2, sort_keys=True))
+    elif len(records) == 1:
+        click.echo(render(next(iter(records.values()))))
+    else:
+        click.echo("\n".join(f"{name}:\n{render(record)}" for name, record in records.items()))
 
 
 def _root(ctx: click.Context) -> Path:
