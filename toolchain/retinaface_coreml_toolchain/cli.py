@@ -291,18 +291,29 @@ def _selected(ctx: click.Context, models: str, recipe_dirs: tuple[Path, ...]):
 
 @cli.command("merge-caches")
 @click.argument("sources", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+@models_option
+@recipe_dirs_option
 @options.json_output
 @click.pass_context
-def merge_caches(ctx: click.Context, sources: tuple[Path, ...], as_json: bool) -> None:
+def merge_caches(
+    ctx: click.Context,
+    sources: tuple[Path, ...],
+    models: str,
+    recipe_dirs: tuple[Path, ...],
+    as_json: bool,
+) -> None:
     """Ship the CoreML entries of several macOS builds (one per ORT release) in one wheel.
 
-    Each SOURCE holds one build's precompile.json and coreml/; any disagreement exits 2.
+    Each SOURCE holds one build's <model>/precompile.json and <model>/coreml/ for every model
+    (as models/build/ lays them out); any disagreement exits 2.
     """
     import os
 
     from retinaface_coreml_toolchain.merge_caches import MergeRequest, merge_into_wheel, render
 
-    result = merge_into_wheel(_recipe(ctx), MergeRequest(sources=sources), env=os.environ)
+    result = merge_into_wheel(
+        _selected(ctx, models, recipe_dirs), MergeRequest(sources=sources), env=os.environ
+    )
     _emit(result.to_dict(), as_json, render)
 
 
