@@ -51,6 +51,19 @@ def copy_build(project: Path) -> Path:
     return project
 
 
+def only_buckets(project: Path, names: tuple[str, ...]) -> None:
+    """Cut RetinaFace's recipe to the buckets ``names``: the build stays real but small."""
+    path = project / "models" / "retinaface.toml"
+    text = path.read_text()
+    head, rest = text.split("[[buckets]]", 1)
+    tail = rest[rest.index("[validate]") :]
+    buckets = ""
+    for name in names:
+        h, w = name.split("x")
+        buckets += f'[[buckets]]\nname = "{name}"\ninputs = {{ input = [1, 3, {h}, {w}] }}\n\n'
+    path.write_text(head + buckets + tail)
+
+
 def add_convnet(project: Path, *, name: str = "convnet"):  # -> Recipe
     """A small generated non-detector model: ``toolchain add``, then built up to precompile
     (fetch, simplify, validate, coverage; precompile as the host allows)."""

@@ -16,18 +16,8 @@ from click.testing import CliRunner
 
 from retinaface_coreml_toolchain.cli import cli
 from retinaface_coreml_toolchain.recipe import load_recipe
+from tests.toolchain.conftest import only_buckets
 from tests.toolchain.generated import conv_model
-
-
-def _only_bucket(project: Path, name: str) -> None:
-    """Cut RetinaFace's recipe down to one bucket: the build stays real but small."""
-    path = project / "models" / "retinaface.toml"
-    text = path.read_text()
-    head, rest = text.split("[[buckets]]", 1)
-    tail = rest[rest.index("[validate]") :]
-    h, w = name.split("x")
-    bucket = f'[[buckets]]\nname = "{name}"\ninputs = {{ input = [1, 3, {h}, {w}] }}\n\n'
-    path.write_text(head + bucket + tail)
 
 
 def run(project: Path, *args: str):
@@ -65,7 +55,7 @@ def test_add_then_build_puts_every_model_in_one_wheel(project: Path, sources) ->
     ]
     assert recipe.batch_independent and recipe.source.path == sources["dynbatch"]
 
-    _only_bucket(project, "384x640")
+    only_buckets(project, ("384x640",))
     built = run(project, "build", "--models", "retinaface,convnet,dynbatch", "--json")
     assert built.exit_code == 0, built.output
     wheel = Path(json.loads(built.output)["package"]["wheel"])

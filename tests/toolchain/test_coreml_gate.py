@@ -134,6 +134,15 @@ def test_any_other_model_beyond_rtol_is_refused(project: Path, monkeypatch, tmp_
     cpu = _session(str(recipe.bucket_path(recipe.buckets[0])))
     feeds = validation_feeds(recipe, 0, recipe.buckets[0], cpu)
     assert len(feeds) == recipe.validate.count and feeds[0]["x"].shape == (1, 3, 8, 8)
+    # Nothing of a refused entry ships: no coreml_cache record, no file, a portable wheel.
+    from retinaface_coreml_toolchain.package import build_wheel
+
+    packaged = build_wheel([recipe])
+    assert packaged.coreml_cache is False and packaged.wheel.name.endswith("-py3-none-any.whl")
+    manifest = json.loads((project / "src/retinaface_coreml/models/manifest.json").read_text())
+    model = manifest["models"]["convnet"]
+    assert model["coreml_cache"] == [] and list(model["precompile"]["refused"]) == ["1x3x8x8"]
+    assert not [rel for rel in manifest["files"] if rel.startswith("coreml/")]
 
 
 def test_a_looser_rtol_in_the_recipe_ships_it(project: Path, monkeypatch, tmp_path) -> None:

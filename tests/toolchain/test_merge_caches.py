@@ -29,7 +29,13 @@ from retinaface_coreml_toolchain.recipe import ort_floor
 from retinaface_coreml_toolchain.wheel_tags import PIN_ENV
 from tests.conftest import ROOT
 from tests.runtime import standin
-from tests.toolchain.conftest import WEIGHTS, add_convnet, copy_build, make_project
+from tests.toolchain.conftest import (
+    WEIGHTS,
+    add_convnet,
+    copy_build,
+    make_project,
+    only_buckets,
+)
 
 RELEASES = ("1.23.2", "1.32.0")
 BUCKETS = {"retinaface": ("384x640", "640x640"), "convnet": ("1x3x8x8",)}
@@ -61,19 +67,6 @@ def _bash(commands: str, cwd: Path, env: dict[str, str]) -> subprocess.Completed
     )  # fmt: skip
 
 
-def _only_buckets(project: Path, names: tuple[str, ...]) -> None:
-    """Cut RetinaFace's recipe to ``names``: the build stays real but small."""
-    path = project / "models" / "retinaface.toml"
-    text = path.read_text()
-    head, rest = text.split("[[buckets]]", 1)
-    tail = rest[rest.index("[validate]") :]
-    buckets = ""
-    for name in names:
-        h, w = name.split("x")
-        buckets += f'[[buckets]]\nname = "{name}"\ninputs = {{ input = [1, 3, {h}, {w}] }}\n\n'
-    path.write_text(head + buckets + tail)
-
-
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project as each macOS job leaves it: RetinaFace and convnet built, then ci.yml's
@@ -82,7 +75,7 @@ def jobs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not WEIGHTS.exists():
         pytest.fail(f"{WEIGHTS} is missing: run `make models` first")
     project = copy_build(make_project(tmp_path_factory.mktemp("macos-jobs")))
-    _only_buckets(project, BUCKETS["retinaface"])
+    only_buckets(project, BUCKETS["retinaface"])
     add_convnet(project)
     (project / ".venv").symlink_to(ROOT / ".venv")
     for ort in RELEASES:
