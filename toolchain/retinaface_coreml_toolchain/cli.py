@@ -213,7 +213,7 @@ def coverage(
     "--dir",
     "root",
     type=click.Path(path_type=Path, file_okay=False),
-    help="A cache root to inspect, e.g. a user cache. Default: models/build/coreml.",
+    help="A cache root to inspect, e.g. a user cache. Default: models/build/<name>/coreml.",
 )
 @options.json_output
 @click.pass_context
