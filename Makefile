@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WHEEL_GLOB := dist/retinaface_coreml-*.whl
 export SOURCE_DATE_EPOCH ?= 1700000000
 
-.PHONY: models test test-ort130 bench compat zoo lint clean venv
+.PHONY: models test test-ort130 bench bench-app compat zoo lint clean venv
 
 venv: $(STAMP)
 
@@ -67,6 +67,13 @@ compat: $(STAMP) $(COMPAT_VENV)/.installed
 	$(COMPAT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
 		--force-reinstall $(if $(filter editable,$(COMPAT_OURS)),-e .,$(WHEEL_GLOB))
 	$(COMPAT_VENV)/bin/python -m compat
+
+# The README's speed table alone (also the last part of `make bench`): the app's class and ours,
+# each contender in a fresh process of .venv-compat (the app's torch and onnxruntime), in turn.
+bench-app: $(STAMP) $(COMPAT_VENV)/.installed
+	@if [ ! -f src/retinaface_coreml/models/manifest.json ]; then \
+		$(MAKE) --no-print-directory models; fi
+	$(PY) -m benchmarks.speed_per_process
 
 # The model zoo (issue 9): the app's other models, OpenFace 3.0's MTL and STAR, exported as the
 # app does (random weights) into models/zoo/ (ignored), then measured before and after
