@@ -1,11 +1,16 @@
-"""retinaface-coreml: a RetinaFace (mobilenet0.25) face detector that starts instantly."""
+"""retinaface-coreml: packaged ONNX models (RetinaFace first) that start instantly.
+
+Importing the package loads only its errors: the detector classes, the session, ``install`` and
+the cache machinery load on first use (module ``__getattr__``, PEP 562).
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from retinaface_coreml.adapter import ONNXRetinaFaceDetector
-from retinaface_coreml.detector import FaceDetector
+import importlib
+from typing import TYPE_CHECKING
+
 from retinaface_coreml.errors import (
     ArtifactError,
     BackendError,
@@ -13,8 +18,24 @@ from retinaface_coreml.errors import (
     RetinaFaceError,
     UnknownBucketError,
 )
-from retinaface_coreml.faces import Face
-from retinaface_coreml.optimized import OptimizedFaceDetector
+
+if TYPE_CHECKING:
+    from retinaface_coreml.adapter import ONNXRetinaFaceDetector
+    from retinaface_coreml.detector import FaceDetector
+    from retinaface_coreml.faces import Face
+    from retinaface_coreml.optimized import OptimizedFaceDetector
+    from retinaface_coreml.packaged.install import install, uninstall
+    from retinaface_coreml.packaged.session import InferenceSession
+
+_LAZY = {
+    "Face": "retinaface_coreml.faces",
+    "FaceDetector": "retinaface_coreml.detector",
+    "InferenceSession": "retinaface_coreml.packaged.session",
+    "ONNXRetinaFaceDetector": "retinaface_coreml.adapter",
+    "OptimizedFaceDetector": "retinaface_coreml.optimized",
+    "install": "retinaface_coreml.packaged.install",
+    "uninstall": "retinaface_coreml.packaged.install",
+}
 
 __all__ = [
     "ArtifactError",
@@ -22,9 +43,25 @@ __all__ = [
     "Face",
     "FaceDetector",
     "ImageFormatError",
+    "InferenceSession",
     "ONNXRetinaFaceDetector",
     "OptimizedFaceDetector",
     "RetinaFaceError",
     "UnknownBucketError",
     "__version__",
+    "install",
+    "uninstall",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'retinaface_coreml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from retinaface_coreml import backends
 from retinaface_coreml.app_session import BucketSession, providers_for
-from retinaface_coreml.artifacts import BucketInfo, ModelInfo
+from retinaface_coreml.artifacts import BucketInfo, DetectorInfo
 from retinaface_coreml.buckets import FULL, exact_bucket
 from retinaface_coreml.decode import Detections
 from retinaface_coreml.detector import FaceDetector, check_unit_interval, run_network
+from retinaface_coreml.packaged import backends
 from retinaface_coreml.preprocess import check_image, letterbox, scaled_size
 from retinaface_coreml.source_model import SourceModel, open_source
 
@@ -52,7 +52,7 @@ def to_rows(detections: Detections) -> np.ndarray:
     ).astype(np.float32, copy=False)
 
 
-def model_cfg(model: ModelInfo) -> dict[str, Any]:
+def model_cfg(model: DetectorInfo) -> dict[str, Any]:
     """The app's ``cfg`` (biubug6/Pytorch_Retinaface's ``cfg_mnet``, MIT) for this model.
 
     The decoding keys come from the manifest; the training keys are that config's values,
@@ -126,17 +126,16 @@ class ONNXRetinaFaceDetector:
             bucket=FULL,
             models_dir=models_dir,
         )
-        manifest = self._detector.manifest
         self._source: SourceModel | None = None
         if self.onnx_model_path is not None:
-            self._source = open_source(self.onnx_model_path, manifest)
-        self.cfg = model_cfg(manifest.model)
+            self._source = open_source(self.onnx_model_path, self._detector.model)
+        self.cfg = model_cfg(self._detector.info)
         if self._source is not None and not self._source.is_packaged:
             self.session: Any = self._source.session
         else:
             self.session = BucketSession(
-                model=manifest.model,
-                buckets=manifest.buckets,
+                model=self._detector.info,
+                buckets=self._detector.model.buckets,
                 runner_for=self._detector.runner,
                 providers=self._providers,
                 source=None if self._source is None else self._source.runner,
@@ -164,7 +163,7 @@ class ONNXRetinaFaceDetector:
         tensor, _ = letterbox(
             image,
             *scaled_size(*image.shape[:2], resize),
-            self._detector.manifest.model.mean_bgr,
+            self._detector.info.mean_bgr,
             max_scale=resize,
             allow_float=True,
         )
@@ -186,7 +185,7 @@ class ONNXRetinaFaceDetector:
         image = check_image(img_array, allow_float=True)
         img_raw = image.copy()
         height, width = image.shape[:2]
-        model = self._detector.manifest.model
+        model = self._detector.info
         net_h, net_w = scaled_size(height, width, resize)
         bucket = None if self._source is None else self._exact_bucket(self._source, net_h, net_w)
         if self._source is not None and bucket is None:
@@ -223,7 +222,7 @@ class ONNXRetinaFaceDetector:
         """
         if not source.is_packaged:
             return None
-        bucket = exact_bucket(self._detector.manifest.buckets, height, width)
+        bucket = exact_bucket(self._detector.model.buckets, height, width)
         if bucket is not None:
             return bucket
         if (height, width) not in _warned_sizes:

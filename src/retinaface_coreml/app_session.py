@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from retinaface_coreml.artifacts import BucketInfo, ModelInfo
-from retinaface_coreml.backends import COREML_EP, CPU_EP, Runner
+from retinaface_coreml.artifacts import BucketInfo, DetectorInfo
 from retinaface_coreml.buckets import exact_bucket, fitting_bucket
+from retinaface_coreml.packaged.backends import COREML_EP, CPU_EP, Runner
 
 # The app's export names the landmark output `landms`; the packaged buckets call it
 # `landmarks`. Either name asks for the same array.
@@ -64,7 +64,7 @@ class BucketSession:
     def __init__(
         self,
         *,
-        model: ModelInfo,
+        model: DetectorInfo,
         buckets: Sequence[BucketInfo],
         runner_for: Callable[[BucketInfo], Runner],
         providers: Callable[[], list[str]],
@@ -122,7 +122,7 @@ class BucketSession:
         height, width = tensor.shape[2:]
         exact = exact_bucket(self._buckets, height, width)
         if exact is None and self._source is not None:
-            return self._source.run(np.ascontiguousarray(tensor))
+            return self._source.run({self._model.input: np.ascontiguousarray(tensor)})
         bucket = exact or fitting_bucket(self._buckets, height, width)
         if bucket.height < height or bucket.width < width:
             largest = max(self._buckets, key=lambda b: b.height * b.width).name
@@ -133,7 +133,7 @@ class BucketSession:
             )
         padded = np.zeros((1, 3, bucket.height, bucket.width), dtype=np.float32)
         padded[:, :, :height, :width] = tensor
-        outputs = self._runner_for(bucket).run(padded)
+        outputs = self._runner_for(bucket).run({self._model.input: padded})
         return [
             crop_anchors(
                 output[0],

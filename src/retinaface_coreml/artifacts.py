@@ -1,22 +1,35 @@
-"""The packaged models and their manifest.json: locate, read, verify against sha256."""
+"""The packaged models and their manifest.json (schema 2, docs/manifest.md): read, verify.
+
+One manifest lists every packaged model under ``models``; each model record holds its source
+model's identity (sha256, size) and NodeArg metadata, its fixed-shape buckets (every input's
+static shape), whether batch items are independent, its CoreML options and shipped entries,
+and, for a model a detector decodes (RetinaFace), a ``detector`` section.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from retinaface_coreml.errors import ArtifactError, UnknownBucketError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
+MODELS_ENV = "RETINAFACE_COREML_MODELS_DIR"
+"""Serve the models of another models directory (e.g. a build's output) instead."""
 MANIFEST_NAME = "manifest.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _REINSTALL = (
     "reinstall retinaface-coreml (pip install --force-reinstall) or rebuild with `make models`"
 )
+
+Dim = int | str | None
+"""One dimension as onnxruntime's NodeArg reports it: an int, a symbolic name, or None."""
 
 
 def sha256_file(path: Path) -> str:
@@ -42,9 +55,27 @@ def hash_tree(folder: Path, *, skip: str) -> dict[str, str]:
     return files
 
 
+def default_models_dir() -> Path:
+    """``$RETINAFACE_COREML_MODELS_DIR`` when set, else the installed package's models."""
+    chosen = os.environ.get(MODELS_ENV)
+    return Path(chosen) if chosen else MODELS_DIR
+
+
 @dataclass(frozen=True, kw_only=True)
-class ModelInfo:
-    """How to feed the network and decode its outputs."""
+class NodeInfo:
+    """A source input or output as onnxruntime's NodeArg reports it (``.name .type .shape``)."""
+
+    name: str
+    type: str
+    shape: list[Dim]
+
+    def __repr__(self) -> str:
+        return f"NodeArg(name={self.name!r}, type={self.type!r}, shape={self.shape!r})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectorInfo:
+    """How a detector feeds the network and decodes its outputs (RetinaFace's section)."""
 
     name: str
     input: str
@@ -55,36 +86,62 @@ class ModelInfo:
     variance: tuple[float, float]
 
 
+ModelInfo = DetectorInfo
+"""The toolchain's name for a detector section (its recipe reader builds one)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class BucketInfo:
-    """One fixed-shape model file, e.g. name ``"384x640"``, file ``"384x640.onnx"``."""
+    """One fixed-shape model file, e.g. ``"384x640"``: inputs ``{"input": (1, 3, 384, 640)}``."""
 
     name: str
-    height: int
-    width: int
+    model: str
     file: str
+    inputs: Mapping[str, tuple[int, ...]]
     coreml_cache_key: str
     full_resolution: bool = False  # made for one frame size, e.g. 1080x1920; not padded
+
+    @property
+    def height(self) -> int:
+        """The image height of the first input (an NCHW image model's bucket)."""
+        return next(iter(self.inputs.values()))[-2]
+
+    @property
+    def width(self) -> int:
+        return next(iter(self.inputs.values()))[-1]
 
     @property
     def aspect(self) -> float:
         return self.width / self.height
 
+    @property
+    def batch(self) -> int:
+        """Axis 0 of the first input."""
+        return next(iter(self.inputs.values()))[0]
+
 
 @dataclass(frozen=True, kw_only=True)
-class Manifest:
-    """manifest.json as written by ``toolchain package``; ``raw`` keeps every field."""
+class CoreMLInfo:
+    """The recipe's CoreML provider options and their digest."""
 
-    root: Path
-    model: ModelInfo
+    provider_options: Mapping[str, str]
+    options_digest: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRecord:
+    """One packaged model: its source's identity and NodeArgs, its buckets, its CoreML options."""
+
+    name: str
+    source_sha256: str
+    source_size: int
+    inputs: tuple[NodeInfo, ...]
+    outputs: tuple[NodeInfo, ...]
+    batch_independent: bool
     buckets: tuple[BucketInfo, ...]
-    files: dict[str, str]
-    raw: dict[str, Any]
-
-    @property
-    def source_sha256(self) -> str | None:
-        """sha256 of the ONNX the buckets were built from (``toolchain fetch`` recorded it)."""
-        return self.raw["model"].get("source_sha256")
+    coreml: CoreMLInfo
+    detector: DetectorInfo | None
+    raw: Mapping[str, Any] = field(repr=False)
 
     def bucket(self, name: str) -> BucketInfo:
         for bucket in self.buckets:
@@ -92,8 +149,56 @@ class Manifest:
                 return bucket
         known = ", ".join(b.name for b in self.buckets)
         raise UnknownBucketError(
-            f"unknown bucket {name!r}; this install has: {known}, or 'auto' or 'full'"
+            f"unknown bucket {name!r} of model {self.name!r}; this install has: {known}"
+            + (", or 'auto' or 'full'" if self.detector is not None else "")
         )
+
+    def bucket_for_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> BucketInfo | None:
+        """The bucket whose every input has exactly these shapes, if any."""
+        wanted = {name: tuple(shape) for name, shape in shapes.items()}
+        return next((b for b in self.buckets if dict(b.inputs) == wanted), None)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.outputs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """manifest.json as written by ``toolchain package``; ``raw`` keeps every field."""
+
+    root: Path
+    models: Mapping[str, ModelRecord]
+    files: Mapping[str, str]
+    raw: Mapping[str, Any] = field(repr=False)
+
+    def model(self, name: str) -> ModelRecord:
+        try:
+            return self.models[name]
+        except KeyError:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ArtifactError(
+                f"{self.root / MANIFEST_NAME}: no packaged model {name!r} (packaged: {known}); "
+                f"add models/{name}.toml and rebuild with `make models`"
+            ) from None
+
+    def detector_model(self, kind: str = "retinaface") -> ModelRecord:
+        """The packaged model a ``kind`` detector decodes (RetinaFace's record)."""
+        for record in self.models.values():
+            if record.detector is not None and record.detector.name == kind:
+                return record
+        raise ArtifactError(
+            f"{self.root / MANIFEST_NAME}: no packaged {kind} model (packaged: "
+            f"{', '.join(sorted(self.models)) or 'none'}); {_REINSTALL}"
+        )
+
+    def by_source(self, sha256: str) -> ModelRecord | None:
+        """The model built from the source file whose bytes hash to ``sha256``."""
+        return next((m for m in self.models.values() if m.source_sha256 == sha256), None)
+
+    def source_sizes(self) -> frozenset[int]:
+        """Sizes of every packaged source: a file of another size is not packaged (no hash)."""
+        return frozenset(m.source_size for m in self.models.values())
 
     def path(self, relpath: str) -> Path:
         """Absolute path of a manifest entry, e.g. ``<site-packages>/.../models/384x640.onnx``."""
@@ -128,10 +233,21 @@ class Manifest:
         return problems
 
 
-def load_manifest(root: Path = MODELS_DIR) -> Manifest:
-    """Read ``<root>/manifest.json``; raise ArtifactError with the fix when absent or malformed."""
-    path = Path(root) / MANIFEST_NAME
+_loaded: dict[tuple[str, int, int], Manifest] = {}
+
+
+def load_manifest(root: Path | None = None) -> Manifest:
+    """Read ``<root>/manifest.json``; raise ArtifactError with the fix when absent or malformed.
+
+    Parsed once per file version (path, size, mtime): every session of a process shares it.
+    """
+    root = Path(root) if root is not None else default_models_dir()
+    path = root / MANIFEST_NAME
     try:
+        stat = path.stat()
+        memo = (str(path), stat.st_size, stat.st_mtime_ns)
+        if memo in _loaded:
+            return _loaded[memo]
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         raise ArtifactError(
@@ -141,36 +257,70 @@ def load_manifest(root: Path = MODELS_DIR) -> Manifest:
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: unreadable manifest ({exc}); {_REINSTALL}") from None
     try:
-        return _parse(raw, Path(root))
-    except (KeyError, TypeError, ValueError) as exc:
+        manifest = _parse(raw, root)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ArtifactError(f"{path}: malformed manifest ({exc!r}); {_REINSTALL}") from None
+    _loaded[memo] = manifest
+    return manifest
+
+
+def _nodes(records: list[dict[str, Any]]) -> tuple[NodeInfo, ...]:
+    return tuple(
+        NodeInfo(name=str(r["name"]), type=str(r["type"]), shape=list(r["shape"])) for r in records
+    )
+
+
+def _detector(d: dict[str, Any] | None) -> DetectorInfo | None:
+    if d is None:
+        return None
+    return DetectorInfo(
+        name=str(d["kind"]),
+        input=d["input"],
+        outputs=tuple(d["outputs"]),
+        mean_bgr=tuple(float(x) for x in d["mean_bgr"]),
+        strides=tuple(int(s) for s in d["strides"]),
+        min_sizes=tuple(tuple(int(s) for s in sizes) for sizes in d["min_sizes"]),
+        variance=tuple(float(x) for x in d["variance"]),
+    )
+
+
+def _model(name: str, m: dict[str, Any]) -> ModelRecord:
+    buckets = tuple(
+        BucketInfo(
+            name=b["name"],
+            model=name,
+            file=b["file"],
+            inputs={k: tuple(int(d) for d in v) for k, v in b["inputs"].items()},
+            coreml_cache_key=b["coreml_cache_key"],
+            full_resolution=bool(b.get("full_resolution", False)),
+        )
+        for b in m["buckets"]
+    )
+    if not buckets:
+        raise ValueError(f"model {name!r} has no buckets")
+    coreml = m.get("coreml") or {}
+    options = {str(k): str(v) for k, v in (coreml.get("provider_options") or {}).items()}
+    return ModelRecord(
+        name=name,
+        source_sha256=str(m["source"]["sha256"]),
+        source_size=int(m["source"]["size"]),
+        inputs=_nodes(m["inputs"]),
+        outputs=_nodes(m["outputs"]),
+        batch_independent=bool(m.get("batch_independent", False)),
+        buckets=buckets,
+        coreml=CoreMLInfo(
+            provider_options=options, options_digest=str(coreml.get("options_digest", ""))
+        ),
+        detector=_detector(m.get("detector")),
+        raw=m,
+    )
 
 
 def _parse(raw: dict[str, Any], root: Path) -> Manifest:
     if raw.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(f"schema_version {raw.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-    m = raw["model"]
-    model = ModelInfo(
-        name=m["name"],
-        input=m["input"],
-        outputs=tuple(m["outputs"]),
-        mean_bgr=tuple(float(x) for x in m["mean_bgr"]),
-        strides=tuple(int(s) for s in m["strides"]),
-        min_sizes=tuple(tuple(int(s) for s in sizes) for sizes in m["min_sizes"]),
-        variance=tuple(float(x) for x in m["variance"]),
-    )
-    buckets = tuple(
-        BucketInfo(
-            name=b["name"],
-            height=int(b["height"]),
-            width=int(b["width"]),
-            file=b["file"],
-            coreml_cache_key=b["coreml_cache_key"],
-            full_resolution=bool(b.get("full_resolution", False)),
-        )
-        for b in raw["buckets"]
-    )
-    if not buckets:
-        raise ValueError("no buckets")
+    models = {str(name): _model(str(name), m) for name, m in raw["models"].items()}
+    if not models:
+        raise ValueError("no models")
     files = {str(k): str(v) for k, v in raw["files"].items()}
-    return Manifest(root=root, model=model, buckets=buckets, files=files, raw=raw)
+    return Manifest(root=root, models=models, files=files, raw=raw)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from retinaface_coreml.artifacts import BucketInfo, Manifest
+from retinaface_coreml.artifacts import BucketInfo, ModelRecord
 from retinaface_coreml.preprocess import scaled_size
 
 AUTO = "auto"
@@ -74,17 +74,17 @@ def fitting_bucket(buckets: Sequence[BucketInfo], height: int, width: int) -> Bu
     )
 
 
-def fast_buckets(manifest: Manifest) -> tuple[BucketInfo, ...]:
-    """The small buckets ``"auto"`` picks from (all of them in a manifest without full ones)."""
-    return tuple(b for b in manifest.buckets if not b.full_resolution) or manifest.buckets
+def fast_buckets(model: ModelRecord) -> tuple[BucketInfo, ...]:
+    """The small buckets ``"auto"`` picks from (all of them in a model without full ones)."""
+    return tuple(b for b in model.buckets if not b.full_resolution) or model.buckets
 
 
 def resolve_bucket(
-    manifest: Manifest, name: str, height: int, width: int, *, resize: float = 1.0
+    model: ModelRecord, name: str, height: int, width: int, *, resize: float = 1.0
 ) -> BucketInfo:
-    """``name`` from the manifest, or the bucket ``"auto"`` or ``"full"`` picks for the frame."""
+    """``name`` among the model's buckets, or the one ``"auto"``/``"full"`` picks for the frame."""
     if name == AUTO:
-        return closest_bucket(fast_buckets(manifest), height, width)
+        return closest_bucket(fast_buckets(model), height, width)
     if name == FULL:
-        return fitting_bucket(manifest.buckets, *scaled_size(height, width, resize))
-    return manifest.bucket(name)
+        return fitting_bucket(model.buckets, *scaled_size(height, width, resize))
+    return model.bucket(name)

@@ -88,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="compile one bucket's CoreML cache entry in this process "
         "(what the detector starts in the background; `warmup` is the command for people)",
     )
-    compile_.add_argument("--bucket", required=True, help="bucket name (HxW)")
+    compile_.add_argument("--model", default="retinaface", help="packaged model (recipe name)")
+    compile_.add_argument("--bucket", required=True, help="bucket name (e.g. 384x640)")
+    compile_.add_argument(
+        "--options", default=None, help="CoreML provider options as JSON (default: the recipe's)"
+    )
     _models_dir_option(compile_)
     return parser
 
@@ -206,19 +210,38 @@ def _print_detect(record: dict[str, Any]) -> None:
 
 
 def info_record(models_dir: Path | None = None) -> dict[str, Any]:
-    """What ``info`` reports: version, backend state, buckets, manifest problems."""
-    from retinaface_coreml import backends
-    from retinaface_coreml.artifacts import MODELS_DIR, load_manifest
+    """What ``info`` reports: version, per model its buckets and backend state, manifest problems.
 
-    manifest = load_manifest(models_dir or MODELS_DIR)
+    The top-level ``backends`` and ``buckets`` are RetinaFace's (the detector's model).
+    """
+    from retinaface_coreml.artifacts import load_manifest
+    from retinaface_coreml.packaged import backends
+
+    manifest = load_manifest(models_dir)
+    models = {}
+    for name, model in sorted(manifest.models.items()):
+        models[name] = {
+            "source_sha256": model.source_sha256,
+            "batch_independent": model.batch_independent,
+            "backends": backends.describe(backends.target(manifest, model)),
+            "buckets": [
+                {
+                    "name": b.name,
+                    "inputs": {k: list(v) for k, v in b.inputs.items()},
+                    "file": b.file,
+                    **({"height": b.height, "width": b.width} if model.detector else {}),
+                }
+                for b in model.buckets
+            ],
+        }
+    detector = next((n for n, m in manifest.models.items() if m.detector), None)
+    main = models[detector] if detector else {"backends": {}, "buckets": []}
     return {
         "version": __version__,
         "models_dir": str(manifest.root),
-        "backends": backends.describe(manifest),
-        "buckets": [
-            {"name": b.name, "height": b.height, "width": b.width, "file": b.file}
-            for b in manifest.buckets
-        ],
+        "backends": main["backends"],
+        "buckets": main["buckets"],
+        "models": models,
         "manifest_problems": manifest.verify_all(),
     }
 
@@ -228,22 +251,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, indent=2))
     else:
-        state = record["backends"]
         print(f"retinaface-coreml {record['version']}")
         print(f"models: {record['models_dir']}")
-        print(f"onnxruntime {state['onnxruntime']}; backend: {state['backend']}")
-        print(
-            f"coreml: {'available' if state['coreml']['available'] else 'unavailable'}"
-            f" ({state['coreml']['reason']})"
-        )
-        caches = {b["name"]: b for b in state["buckets"]}
-        for bucket in record["buckets"]:
-            cache = caches.get(bucket["name"], {}).get("coreml_cache", "?")
-            print(f"  bucket {bucket['name']}: {bucket['file']}, coreml cache: {cache}")
-            detail = caches.get(bucket["name"], {}).get("coreml_cache_detail")
-            if detail:
-                print(f"    {detail}")
-        print(f"shipped coreml cache: {state.get('shipped_cache', 'none')}")
+        for name, model in record["models"].items():
+            _print_model(name, model)
         problems = record["manifest_problems"]
         print("manifest: ok" if not problems else f"manifest: {len(problems)} problem(s)")
         for problem in problems:
@@ -252,6 +263,24 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"error: {record['manifest_problems'][0]}", file=sys.stderr)
         return EXIT_USER_ERROR
     return 0
+
+
+def _print_model(name: str, model: dict[str, Any]) -> None:
+    state = model["backends"]
+    print(f"model {name}: onnxruntime {state['onnxruntime']}; backend: {state['backend']}")
+    print(
+        f"  coreml: {'available' if state['coreml']['available'] else 'unavailable'}"
+        f" ({state['coreml']['reason']})"
+    )
+    caches = {b["name"]: b for b in state["buckets"]}
+    for bucket in model["buckets"]:
+        cache = caches.get(bucket["name"], {}).get("coreml_cache", "?")
+        shapes = ", ".join(f"{k} {v}" for k, v in bucket["inputs"].items())
+        print(f"  bucket {bucket['name']}: {shapes}, {bucket['file']}, coreml cache: {cache}")
+        detail = caches.get(bucket["name"], {}).get("coreml_cache_detail")
+        if detail:
+            print(f"    {detail}")
+    print(f"  shipped coreml cache: {state.get('shipped_cache', 'none')}")
 
 
 def cmd_warmup(args: argparse.Namespace) -> int:
@@ -268,16 +297,18 @@ def cmd_warmup(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from retinaface_coreml import backends
-    from retinaface_coreml.artifacts import MODELS_DIR, load_manifest
+    from retinaface_coreml.artifacts import load_manifest
+    from retinaface_coreml.packaged import backends
 
     # The child's stderr is its log file (compile_process.py): say what happens, with times.
     logging.getLogger().handlers[0].setFormatter(
         logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     )
     logging.getLogger("retinaface_coreml").setLevel(logging.DEBUG if args.debug else logging.INFO)
-    manifest = load_manifest(args.models_dir or MODELS_DIR)
-    backends.compile_bucket(manifest, manifest.bucket(args.bucket))
+    manifest = load_manifest(args.models_dir)
+    model = manifest.model(args.model)
+    options = json.loads(args.options) if args.options else None
+    backends.compile_bucket(backends.target(manifest, model, options), model.bucket(args.bucket))
     print(f"compiled {args.bucket}", flush=True)
     return 0
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaface_coreml import backends
-from retinaface_coreml.artifacts import MODELS_DIR, BucketInfo, ModelInfo, load_manifest
+from retinaface_coreml.artifacts import BucketInfo, DetectorInfo, load_manifest
 from retinaface_coreml.buckets import AUTO, FULL, fast_buckets, resolve_bucket
 from retinaface_coreml.decode import Detections, decode, prior_boxes
 from retinaface_coreml.errors import ArtifactError
 from retinaface_coreml.faces import Face, faces_from
+from retinaface_coreml.packaged import backends
 from retinaface_coreml.preprocess import check_image, letterbox
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def check_unit_interval(**values: float) -> None:
 
 def run_network(
     runner: backends.Runner,
-    model: ModelInfo,
+    model: DetectorInfo,
     image: np.ndarray,
     *,
     height: int,
@@ -58,7 +58,7 @@ def run_network(
     tensor, box = letterbox(
         image, height, width, model.mean_bgr, max_scale=resize, allow_float=allow_float
     )
-    loc, conf, landmarks = (output[0] for output in runner.run(tensor))
+    loc, conf, landmarks = (output[0] for output in runner.run({model.input: tensor})[:3])
     priors = prior_boxes(height, width, model.strides, model.min_sizes)
     if loc.shape[0] != priors.shape[0]:
         raise ArtifactError(
@@ -112,9 +112,18 @@ class FaceDetector:
         self.requested_bucket = bucket
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
-        self.manifest = load_manifest(Path(models_dir) if models_dir is not None else MODELS_DIR)
+        self.manifest = load_manifest(Path(models_dir) if models_dir is not None else None)
+        self.model = self.manifest.detector_model("retinaface")
+        self.info = self.model.detector
+        if self.model.output_names[:3] != self.info.outputs:
+            raise ArtifactError(
+                f"{self.manifest.root}: model {self.model.name!r} lists outputs "
+                f"{list(self.model.output_names)}, its detector section {list(self.info.outputs)}; "
+                "rebuild with `make models`"
+            )
+        self._target = backends.target(self.manifest, self.model)
         if bucket not in (AUTO, FULL):
-            self.manifest.bucket(bucket)  # UnknownBucketError now, not at the first frame
+            self.model.bucket(bucket)  # UnknownBucketError now, not at the first frame
         self.backend: str | None = None
         self.bucket: str | None = None
         self._runners: dict[str, backends.Runner] = {}
@@ -131,7 +140,7 @@ class FaceDetector:
         runner = self.runner(bucket)
         found = run_network(
             runner,
-            self.manifest.model,
+            self.info,
             image,
             height=bucket.height,
             width=bucket.width,
@@ -144,13 +153,13 @@ class FaceDetector:
 
     def bucket_for(self, height: int, width: int, *, resize: float = 1.0) -> BucketInfo:
         """The bucket a ``height`` x ``width`` frame scaled by ``resize`` runs in."""
-        return resolve_bucket(self.manifest, self.requested_bucket, height, width, resize=resize)
+        return resolve_bucket(self.model, self.requested_bucket, height, width, resize=resize)
 
     def warmup(self, progress: backends.Progress | None = None) -> None:
         """Verify and prepare every bucket this detector may use, and keep their runners open."""
         buckets = self._buckets()
         ready = backends.warmup(
-            self.manifest, buckets, progress=progress, backend=self.requested_backend
+            self._target, buckets, progress=progress, backend=self.requested_backend
         )
         with self._lock:
             for name, runner in ready.items():
@@ -160,10 +169,10 @@ class FaceDetector:
 
     def _buckets(self) -> tuple[BucketInfo, ...]:
         if self.requested_bucket == AUTO:
-            return fast_buckets(self.manifest)
+            return fast_buckets(self.model)
         if self.requested_bucket == FULL:
-            return self.manifest.buckets
-        return (self.manifest.bucket(self.requested_bucket),)
+            return self.model.buckets
+        return (self.model.bucket(self.requested_bucket),)
 
     def runner(self, bucket: BucketInfo) -> backends.Runner:
         """The bucket's runner, opened on first use and kept."""
@@ -173,7 +182,7 @@ class FaceDetector:
                 runner = self._runners.get(bucket.name)
                 if runner is None:
                     runner = backends.open_runner(
-                        self.manifest, bucket, backend=self.requested_backend
+                        self._target, bucket, backend=self.requested_backend
                     )
                     log.debug("bucket %s ready on %s", bucket.name, runner.backend)
                     self._runners[bucket.name] = runner

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from retinaface_coreml.artifacts import Manifest, sha256_file
-from retinaface_coreml.backends import CPU_EP, Runner, SessionRunner
+from retinaface_coreml.artifacts import ModelRecord
 from retinaface_coreml.errors import ArtifactError
+from retinaface_coreml.packaged.backends import CPU_EP, Feed, Runner, SessionRunner
+from retinaface_coreml.packaged.identify import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,13 @@ class _LazyRunner:
         self._runner: Runner | None = None
         self._lock = threading.Lock()
 
-    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+    def run(self, feed: Feed, run_options: object = None) -> list[np.ndarray]:
         with self._lock:
             if self._runner is None:
                 session = _open_session(self._path)
                 names = retinaface_outputs(session, self._path)
-                self._runner = SessionRunner(
-                    session, backend="cpu", input_name="input", output_names=names
-                )
-        return self._runner.run(tensor)
+                self._runner = SessionRunner(session, backend="cpu", output_names=names)
+        return self._runner.run(feed, run_options)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,15 +89,14 @@ class SourceModel:
     runner: Runner
 
 
-def open_source(path: Path, manifest: Manifest) -> SourceModel:
+def open_source(path: Path, packaged: ModelRecord) -> SourceModel:
     """Recognise ``path`` as the packaged source or open it as another RetinaFace ONNX."""
     if not path.is_file():
         raise ArtifactError(f"{path}: no such file; {FIX}")
-    try:
-        digest = sha256_file(path)
-    except OSError as exc:
-        raise ArtifactError(f"{path}: cannot read ({exc.strerror}); {FIX}") from None
-    if digest == manifest.source_sha256:
+    digest = file_sha256(path)
+    if digest is None:
+        raise ArtifactError(f"{path}: cannot read; {FIX}")
+    if digest == packaged.source_sha256:
         log.info("%s: the model this wheel was built from; serving it from the buckets", path)
         return SourceModel(
             path=path, sha256=digest, is_packaged=True, session=None, runner=_LazyRunner(path)
@@ -116,5 +114,5 @@ def open_source(path: Path, manifest: Manifest) -> SourceModel:
             digest[:12],
             path,
         )
-    runner = SessionRunner(session, backend="cpu", input_name="input", output_names=names)
+    runner = SessionRunner(session, backend="cpu", output_names=names)
     return SourceModel(path=path, sha256=digest, is_packaged=False, session=session, runner=runner)

@@ -1,12 +1,56 @@
-"""Runtime fixtures: one detector on the packaged models, a tampered copy of the models."""
+"""Runtime fixtures: the packaged models as a schema-2 models dir, a detector on them, a
+tampered copy of them.
+
+``make models`` still writes schema 1 on this branch; ``package_models`` is a schema-2 copy of
+it (tests/runtime/schema2.py) with two generated models packaged beside RetinaFace, and every
+runtime test (and each process it starts) serves that directory through
+``RETINAFACE_COREML_MODELS_DIR``.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from retinaface_coreml.artifacts import MODELS_ENV
+from tests.conftest import PACKAGE_MODELS
+from tests.runtime import schema2
+
+
+@pytest.fixture(scope="session")
+def schema2_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the schema-2 models dir, the folder of the generated models' sources)."""
+    if not (PACKAGE_MODELS / "manifest.json").exists():
+        pytest.fail(f"{PACKAGE_MODELS}/manifest.json is missing: run `make models` first")
+    base = tmp_path_factory.mktemp("schema2")
+    models = schema2.convert(PACKAGE_MODELS, base / "models", generated=base / "sources")
+    return models, base / "sources"
+
+
+@pytest.fixture(scope="session")
+def package_models(schema2_dirs: tuple[Path, Path]) -> Path:
+    return schema2_dirs[0]
+
+
+@pytest.fixture(scope="session")
+def generated_sources(schema2_dirs: tuple[Path, Path]) -> Path:
+    """``<dir>/convnet.onnx`` and ``<dir>/twoinputs.onnx``: sources of packaged models."""
+    return schema2_dirs[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _serve_package_models(package_models: Path) -> Iterator[None]:
+    old = os.environ.get(MODELS_ENV)
+    os.environ[MODELS_ENV] = str(package_models)
+    yield
+    if old is None:
+        os.environ.pop(MODELS_ENV, None)
+    else:
+        os.environ[MODELS_ENV] = old
 
 
 @pytest.fixture(scope="session")

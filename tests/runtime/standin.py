@@ -34,7 +34,7 @@ import numpy as np
 import onnxruntime
 
 from retinaface_coreml import coreml
-from retinaface_coreml.backends import CPU_EP, SessionRunner
+from retinaface_coreml.packaged.backends import CPU_EP, SessionRunner
 
 BACKEND = "coreml-standin"
 """The runner label of the factory-level stand-in: says plainly that no CoreML ran."""
@@ -59,7 +59,6 @@ class StandIn:
     key: str
     model: bytes
     events: Path
-    input_name: str = "input"
     output_names: tuple[str, ...] = ("loc", "conf", "landmarks")
     release: threading.Event | None = None
     fail: str | None = None
@@ -69,9 +68,7 @@ class StandIn:
 
     def __call__(self, cache_dir: Path | None) -> SessionRunner:
         session = self.open(cache_dir)
-        return SessionRunner(
-            session, backend=BACKEND, input_name=self.input_name, output_names=self.output_names
-        )
+        return SessionRunner(session, backend=BACKEND, output_names=self.output_names)
 
     def open(self, cache_dir: Path | None) -> onnxruntime.InferenceSession:
         """What ``coreml.create_session`` does with the CoreML EP, on the CPU EP."""
@@ -257,8 +254,8 @@ def compile_in_child(
 
     Puts ``(pid, how the session was opened, entry.json bytes, input shape ok)`` on ``results``.
     """
-    from retinaface_coreml import compiler
-    from retinaface_coreml.cache import ENTRY_RECORD, CacheLayout
+    from retinaface_coreml.packaged import compiler
+    from retinaface_coreml.packaged.cache import ENTRY_RECORD, CacheLayout
 
     layout = CacheLayout(**{**layout_fields, "root": Path(layout_fields["root"])})
     standin = StandIn(

@@ -24,9 +24,10 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from retinaface_coreml import backends, cache, compile_process, coreml
+from retinaface_coreml import coreml
+from retinaface_coreml.packaged import backends, cache, compile_process
 from retinaface_coreml.artifacts import load_manifest, sha256_file
-from retinaface_coreml.cache import CacheLayout
+from retinaface_coreml.packaged.cache import CacheLayout
 from retinaface_coreml.detector import FaceDetector
 from retinaface_coreml.preprocess import letterbox
 from tests.conftest import FACES_DIR, ROOT, coreml_available
@@ -62,7 +63,7 @@ class MacHost:
             root=self.cache_dir,
             ort_version=ort_version or onnxruntime.__version__,
             macos_major=coreml.detect_host().macos_major,
-            digest=coreml.options_digest(backends.coreml_options(manifest)),
+            digest=coreml.options_digest(backends.recipe_options(manifest.model)),
         )
 
     def kinds(self) -> list[str]:
@@ -70,9 +71,15 @@ class MacHost:
         return [line.split()[0] for line in standin.events(self.events)]
 
 
+def retina(root: Path) -> backends.Target:
+    """RetinaFace's model in the models dir at ``root``, with its recipe's CoreML options."""
+    packaged = load_manifest(root)
+    return backends.target(packaged, packaged.detector_model())
+
+
 @pytest.fixture
-def manifest(package_models: Path):
-    return load_manifest(package_models)
+def manifest(package_models: Path) -> backends.Target:
+    return retina(package_models)
 
 
 @pytest.fixture
@@ -81,15 +88,17 @@ def mac(monkeypatch, tmp_path: Path) -> MacHost:
 
 
 def photo_tensor(manifest, bucket) -> np.ndarray:
-    tensor, _ = letterbox(load_photo(PHOTO), bucket.height, bucket.width, manifest.model.mean_bgr)
+    tensor, _ = letterbox(
+        load_photo(PHOTO), bucket.height, bucket.width, manifest.model.detector.mean_bgr
+    )
     return tensor
 
 
 def cpu_outputs(manifest, bucket, tensor) -> list[np.ndarray]:
     session = onnxruntime.InferenceSession(
-        manifest.read_verified(bucket.file), providers=[coreml.CPU_EP]
+        manifest.manifest.read_verified(bucket.file), providers=[coreml.CPU_EP]
     )
-    return session.run(list(manifest.model.outputs), {manifest.model.input: tensor})
+    return session.run(list(manifest.model.output_names), {manifest.model.detector.input: tensor})
 
 
 def settle(runner, tensor) -> None:
@@ -97,7 +106,7 @@ def settle(runner, tensor) -> None:
     assert isinstance(runner, backends.PendingRunner), "no compile child was started"
     assert runner.process is not None
     runner.process.wait(timeout=300)
-    runner.run(tensor)
+    runner.run({"input": tensor})
 
 
 @linux_only
@@ -108,8 +117,10 @@ def test_describe_and_warmup_say_coreml_is_unavailable_here(manifest):
     assert "CPU backend is in use" in record["coreml"]["reason"]
     assert {b["coreml_cache"] for b in record["buckets"]} == {"unavailable"}
     lines: list[str] = []
-    backends.warmup(manifest, manifest.buckets, progress=lines.append)
-    assert "CoreML is unavailable here" in lines[0] and len(lines) == 1 + len(manifest.buckets)
+    backends.warmup(manifest, manifest.model.buckets, progress=lines.append)
+    assert "CoreML is unavailable here" in lines[0] and len(lines) == 1 + len(
+        manifest.model.buckets
+    )
 
 
 @linux_only
@@ -119,7 +130,7 @@ import json, sys, cv2
 from retinaface_coreml import FaceDetector
 detector = FaceDetector(models_dir={str(package_models)!r})
 faces = detector.detect(cv2.imread({str(FACES_DIR / PHOTO)!r}))
-names = ("filelock", "platformdirs", "retinaface_coreml.cache", "retinaface_coreml.compiler")
+names = ("filelock", "platformdirs", "retinaface_coreml.packaged.cache", "retinaface_coreml.packaged.compiler")
 print(json.dumps([len(faces), [n for n in names if n in sys.modules]]))
 """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
@@ -132,16 +143,16 @@ print(json.dumps([len(faces), [n for n in names if n in sys.modules]]))
 
 def test_no_entry_serves_from_cpu_at_once_then_loads_what_the_child_published(manifest, mac):
     mac.use(compile_seconds=1.5)
-    bucket = manifest.bucket("384x640")
+    bucket = manifest.model.bucket("384x640")
     tensor = photo_tensor(manifest, bucket)
     runner = backends.open_runner(manifest, bucket)
     assert runner.backend == "cpu" and runner.process.poll() is None  # the child still compiles
     expected = cpu_outputs(manifest, bucket, tensor)
-    for got, want in zip(runner.run(tensor), expected, strict=True):
+    for got, want in zip(runner.run({"input": tensor}), expected, strict=True):
         np.testing.assert_array_equal(got, want)
     settle(runner, tensor)
     assert runner.backend == "coreml" and runner.process is None
-    for got, want in zip(runner.run(tensor), expected, strict=True):
+    for got, want in zip(runner.run({"input": tensor}), expected, strict=True):
         np.testing.assert_array_equal(got, want)
     # The child compiled (and checked its entry loads); this process only loaded a hit.
     compile_line, *hit_lines = standin.events(mac.events)
@@ -160,7 +171,7 @@ def test_the_detector_finds_faces_before_the_slow_compile_finishes(manifest, mac
     assert (detector.backend, len(before)) == ("cpu", 3)
     runner = detector._runners["384x640"]
     assert runner.process.poll() is None  # still compiling
-    settle(runner, photo_tensor(manifest, manifest.bucket("384x640")))
+    settle(runner, photo_tensor(manifest, manifest.model.bucket("384x640")))
     after = detector.detect(load_photo(PHOTO))
     assert detector.backend == "coreml"
     assert [round(iou(a.box, b.box), 6) for a, b in zip(before, after, strict=True)] == [1.0] * 3
@@ -177,7 +188,7 @@ def test_no_ort_session_is_ever_created_off_the_calling_thread(manifest, mac, mo
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(onnxruntime.InferenceSession, "__init__", spy)
-    bucket = manifest.bucket("384x640")
+    bucket = manifest.model.bucket("384x640")
     runner = backends.open_runner(manifest, bucket)
     settle(runner, photo_tensor(manifest, bucket))
     assert runner.backend == "coreml"
@@ -186,7 +197,7 @@ def test_no_ort_session_is_ever_created_off_the_calling_thread(manifest, mac, mo
 
 
 def test_an_explicit_coreml_backend_compiles_in_a_child_in_the_foreground(manifest, mac):
-    runner = backends.open_runner(manifest, manifest.bucket("640x384"), backend="coreml")
+    runner = backends.open_runner(manifest, manifest.model.bucket("640x384"), backend="coreml")
     # Returned only after the compile: nothing pending, already on the (stand-in) CoreML session.
     assert not isinstance(runner, backends.PendingRunner) and runner.backend == "coreml"
     (compiled, *_), loaded = standin.events(mac.events)[:-1], standin.events(mac.events)[-1]
@@ -195,7 +206,7 @@ def test_an_explicit_coreml_backend_compiles_in_a_child_in_the_foreground(manife
 
 
 def test_an_entry_in_the_user_cache_opens_at_once(manifest, mac):
-    bucket = manifest.bucket("384x640")
+    bucket = manifest.model.bucket("384x640")
     settle(backends.open_runner(manifest, bucket), photo_tensor(manifest, bucket))
     again = backends.open_runner(manifest, bucket)
     assert again.backend == "coreml" and not isinstance(again, backends.PendingRunner)
@@ -210,7 +221,7 @@ def test_a_read_only_cache_dir_means_cpu_and_one_warning_naming_it(
     (tmp_path / "not-a-dir").write_text("a regular file")
     cache_dir = tmp_path / "not-a-dir" / "cache"
     monkeypatch.setenv(cache.ENV_VAR, str(cache_dir))
-    runners = [backends.open_runner(manifest, b) for b in manifest.buckets]
+    runners = [backends.open_runner(manifest, b) for b in manifest.model.buckets]
     assert {r.backend for r in runners} == {"cpu"}
     assert not any(isinstance(r, backends.PendingRunner) for r in runners)
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -222,7 +233,7 @@ def test_a_read_only_cache_dir_means_cpu_and_one_warning_naming_it(
 
 @pytest.mark.parametrize("damage", ["partial", "corrupt"])
 def test_a_partial_or_corrupt_entry_is_never_loaded_and_is_rebuilt(manifest, mac, damage):
-    bucket = manifest.bucket("384x640")
+    bucket = manifest.model.bucket("384x640")
     tensor = photo_tensor(manifest, bucket)
     settle(backends.open_runner(manifest, bucket), tensor)
     entry = mac.layout(manifest).entry(bucket.coreml_cache_key)
@@ -242,7 +253,7 @@ def test_a_partial_or_corrupt_entry_is_never_loaded_and_is_rebuilt(manifest, mac
 
 
 def test_an_entry_from_another_ort_version_is_not_used(manifest, mac):
-    bucket = manifest.bucket("384x640")
+    bucket = manifest.model.bucket("384x640")
     tensor = photo_tensor(manifest, bucket)
     mac.use(ort_version="1.31.0")
     settle(backends.open_runner(manifest, bucket), tensor)
@@ -263,8 +274,10 @@ def test_an_entry_from_another_ort_version_is_not_used(manifest, mac):
 
 def shipped_package(manifest, dest: Path, layout: CacheLayout, key: str) -> Path:
     """A copy of the package models shipping an entry for ``key`` built for ``layout``."""
-    shutil.copytree(manifest.root, dest, ignore=shutil.ignore_patterns("coreml"))
-    built = StandIn(key=key, model=manifest.read_verified("384x640.onnx"), events=dest / "x")
+    shutil.copytree(manifest.manifest.root, dest, ignore=shutil.ignore_patterns("coreml"))
+    built = StandIn(
+        key=key, model=manifest.manifest.read_verified("384x640.onnx"), events=dest / "x"
+    )
     built(dest / "coreml" / layout.relative)
     (dest / "x").unlink()
     record = json.loads((dest / "manifest.json").read_text())
@@ -287,9 +300,9 @@ def test_a_shipped_entry_from_this_or_an_older_macos_is_installed_once_and_used_
     manifest, mac, tmp_path, built, host
 ):
     mac.use(macos=host)
-    bucket = manifest.bucket("384x640")
+    bucket = manifest.model.bucket("384x640")
     layout = mac.layout(manifest)
-    shipped = load_manifest(
+    shipped = retina(
         shipped_package(
             manifest, tmp_path / "pkg", built_on(layout, built), bucket.coreml_cache_key
         )
@@ -314,22 +327,20 @@ def test_shipped_entries_for_a_newer_macos_another_ort_or_tampered_are_not_insta
     mac.use(compile_seconds=30)  # every child is still compiling when the test ends
     layout = mac.layout(manifest)
     opened = []
-    key = manifest.bucket("384x640").coreml_cache_key
+    key = manifest.model.bucket("384x640").coreml_cache_key
     other = CacheLayout(root=layout.root, ort_version="1.31.0", macos_major="14", digest="x")
-    stale = load_manifest(shipped_package(manifest, tmp_path / "stale", other, key))
-    opened.append(backends.open_runner(stale, stale.bucket("384x640")))
-    key = manifest.bucket("640x640").coreml_cache_key
-    newer = load_manifest(
-        shipped_package(manifest, tmp_path / "newer", built_on(layout, "15"), key)
-    )
-    opened.append(backends.open_runner(newer, newer.bucket("640x640")))
-    key = manifest.bucket("480x640").coreml_cache_key
+    stale = retina(shipped_package(manifest, tmp_path / "stale", other, key))
+    opened.append(backends.open_runner(stale, stale.model.bucket("384x640")))
+    key = manifest.model.bucket("640x640").coreml_cache_key
+    newer = retina(shipped_package(manifest, tmp_path / "newer", built_on(layout, "15"), key))
+    opened.append(backends.open_runner(newer, newer.model.bucket("640x640")))
+    key = manifest.model.bucket("480x640").coreml_cache_key
     tampered_root = shipped_package(manifest, tmp_path / "tampered", layout, key)
     (tampered_root / "coreml" / layout.relative / key / "model.txt").write_text("changed")
-    tampered = load_manifest(tampered_root)
-    opened.append(backends.open_runner(tampered, tampered.bucket("480x640")))
+    tampered = retina(tampered_root)
+    opened.append(backends.open_runner(tampered, tampered.model.bucket("480x640")))
     assert [r.backend for r in opened] == ["cpu"] * 3
-    assert not any(layout.entry(b.coreml_cache_key).exists() for b in manifest.buckets)
+    assert not any(layout.entry(b.coreml_cache_key).exists() for b in manifest.model.buckets)
     assert any("not using the shipped CoreML entry" in r.getMessage() for r in caplog.records)
     assert "hit" not in mac.kinds()  # none was loaded; each bucket's child compiles instead
     for runner in opened:
@@ -342,10 +353,8 @@ def test_a_busy_lock_never_blocks_opening_a_runner(manifest, mac, tmp_path, monk
     import filelock
 
     layout = mac.layout(manifest)
-    bucket = manifest.bucket("384x640")
-    shipped = load_manifest(
-        shipped_package(manifest, tmp_path / "pkg", layout, bucket.coreml_cache_key)
-    )
+    bucket = manifest.model.bucket("384x640")
+    shipped = retina(shipped_package(manifest, tmp_path / "pkg", layout, bucket.coreml_cache_key))
     monkeypatch.setattr(backends, "INSTALL_WAIT", 0.05)
     layout.dir.mkdir(parents=True)
     holder = filelock.FileLock(layout.lock_path(bucket.coreml_cache_key))
@@ -364,11 +373,11 @@ def test_a_failed_compile_stays_on_cpu_logs_once_is_recorded_and_backs_off(
     manifest, mac, caplog, monkeypatch
 ):
     mac.use(fail="stand-in: CoreML compiler crashed")
-    bucket = manifest.bucket("384x640")
+    bucket = manifest.model.bucket("384x640")
     tensor = photo_tensor(manifest, bucket)
     runner = backends.open_runner(manifest, bucket)
     settle(runner, tensor)
-    outputs = [runner.run(tensor) for _ in range(3)]
+    outputs = [runner.run({"input": tensor}) for _ in range(3)]
     assert runner.backend == "cpu" and "crashed" in runner.error
     for got, want in zip(outputs[-1], cpu_outputs(manifest, bucket, tensor), strict=True):
         np.testing.assert_array_equal(got, want)
@@ -398,7 +407,7 @@ def test_a_failed_compile_stays_on_cpu_logs_once_is_recorded_and_backs_off(
 
 
 def test_a_failure_on_another_ort_version_does_not_hold_back_this_one(manifest, mac):
-    bucket = manifest.bucket("384x640")
+    bucket = manifest.model.bucket("384x640")
     layout = mac.layout(manifest)
     layout.dir.mkdir(parents=True)
     record = {"error": "old crash", "at": time.time(), "ort_version": "1.31.0"}
@@ -410,7 +419,7 @@ def test_a_failure_on_another_ort_version_does_not_hold_back_this_one(manifest, 
 
 
 def test_an_entry_that_fails_to_load_is_moved_aside_and_not_retried(manifest, mac, monkeypatch):
-    bucket = manifest.bucket("384x640")
+    bucket = manifest.model.bucket("384x640")
     tensor = photo_tensor(manifest, bucket)
     settle(backends.open_runner(manifest, bucket), tensor)
     layout = mac.layout(manifest)
@@ -441,7 +450,7 @@ def test_warmup_compiles_in_the_foreground_and_reports_stages(manifest, mac, mon
         "wait",
         lambda process, report, tick: real_wait(process, report=report, tick=0.3),
     )
-    buckets = [manifest.bucket("384x640"), manifest.bucket("640x640")]
+    buckets = [manifest.model.bucket("384x640"), manifest.model.bucket("640x640")]
     lines: list[str] = []
     backends.warmup(manifest, buckets, progress=lines.append)
     assert lines[0].startswith("CoreML cache: ")
@@ -458,16 +467,16 @@ def test_warmup_compiles_in_the_foreground_and_reports_stages(manifest, mac, mon
 
 
 def test_warmup_raises_after_reporting_a_failed_compile_and_retries_despite_back_off(manifest, mac):
-    from retinaface_coreml.compiler import CompileError
+    from retinaface_coreml.packaged.compiler import CompileError
 
     mac.use(fail="stand-in: out of memory")
     lines: list[str] = []
     with pytest.raises(CompileError, match="out of memory"):
-        backends.warmup(manifest, [manifest.bucket("640x384")], progress=lines.append)
+        backends.warmup(manifest, [manifest.model.bucket("640x384")], progress=lines.append)
     assert "the CPU backend will be used" in lines[-1]
     mac.use()
     lines.clear()
-    backends.warmup(manifest, [manifest.bucket("640x384")], progress=lines.append)
+    backends.warmup(manifest, [manifest.model.bucket("640x384")], progress=lines.append)
     assert any("retrying after a failure" in line for line in lines)
     assert lines[-1].startswith("640x384: compiled and loaded in")
     assert standin.compiles(mac.events) == 2
@@ -489,7 +498,7 @@ def real_layout(manifest, root: Path) -> CacheLayout:
         root=root,
         ort_version=host.ort_version,
         macos_major=host.macos_major,
-        digest=coreml.options_digest(backends.coreml_options(manifest)),
+        digest=coreml.options_digest(backends.recipe_options(manifest.model)),
     )
 
 
@@ -502,7 +511,7 @@ def test_coreml_first_launch_serves_cpu_then_loads_coreml(manifest, real_cache, 
     detector.detect(photo)
     runner = detector._runners["384x640"]
     assert isinstance(runner, backends.PendingRunner)  # open_runner did not wait for the compile
-    settle(runner, photo_tensor(manifest, manifest.bucket("384x640")))
+    settle(runner, photo_tensor(manifest, manifest.model.bucket("384x640")))
     faces = detector.detect(photo)
     assert detector.backend == "coreml"
     # CoreML may compute in float16: the same faces, not the same bits.
@@ -513,7 +522,7 @@ def test_coreml_first_launch_serves_cpu_then_loads_coreml(manifest, real_cache, 
 @pytest.mark.coreml
 @needs_coreml
 def test_coreml_second_open_is_a_cache_hit_that_changes_nothing(manifest, real_cache):
-    bucket = manifest.bucket("640x640")
+    bucket = manifest.model.bucket("640x640")
     settle(backends.open_runner(manifest, bucket), photo_tensor(manifest, bucket))
     entry = real_layout(manifest, real_cache).entry(bucket.coreml_cache_key)
     before = cache.hash_files(entry)
@@ -525,7 +534,7 @@ def test_coreml_second_open_is_a_cache_hit_that_changes_nothing(manifest, real_c
 @pytest.mark.coreml
 @needs_coreml
 def test_coreml_shipped_cache_of_this_wheel_is_used_at_once(manifest, real_cache):
-    record = manifest.raw.get("coreml_cache") or {}
+    record = (manifest.model.raw.get("coreml_cache") or [{}])[0]
     host = coreml.detect_host()
     if record.get("ort_version") != host.ort_version or int(record.get("macos_major", 99)) > int(
         host.macos_major
@@ -533,5 +542,5 @@ def test_coreml_shipped_cache_of_this_wheel_is_used_at_once(manifest, real_cache
         pytest.skip(
             f"this build ships no entry for ORT {host.ort_version} / macOS {host.macos_major}"
         )
-    runner = backends.open_runner(manifest, manifest.bucket("480x640"))
+    runner = backends.open_runner(manifest, manifest.model.bucket("480x640"))
     assert runner.backend == "coreml" and not isinstance(runner, backends.PendingRunner)

@@ -12,7 +12,11 @@ from retinaface_coreml.errors import UnknownBucketError
 def _bucket(height: int, width: int) -> BucketInfo:
     name = f"{height}x{width}"
     return BucketInfo(
-        name=name, height=height, width=width, file=f"{name}.onnx", coreml_cache_key="k"
+        name=name,
+        model="retinaface",
+        inputs={"input": (1, 3, height, width)},
+        file=f"{name}.onnx",
+        coreml_cache_key="k",
     )
 
 
@@ -61,7 +65,7 @@ def test_bad_frame_size() -> None:
 
 
 def test_resolve_by_name_auto_and_unknown(package_models) -> None:
-    manifest = load_manifest(package_models)
+    manifest = load_manifest(package_models).detector_model()
     assert resolve_bucket(manifest, "640x384", 1080, 1920).name == "640x384"
     assert resolve_bucket(manifest, "auto", 1080, 1920).name == "384x640"
     with pytest.raises(UnknownBucketError, match=r"'1x1'.*640x640.*'auto'"):
@@ -71,8 +75,8 @@ def test_resolve_by_name_auto_and_unknown(package_models) -> None:
 def _full(height: int, width: int) -> BucketInfo:
     return BucketInfo(
         name=f"{height}x{width}",
-        height=height,
-        width=width,
+        model="retinaface",
+        inputs={"input": (1, 3, height, width)},
         file=f"{height}x{width}.onnx",
         coreml_cache_key="k",
         full_resolution=True,
@@ -105,7 +109,7 @@ def test_fitting_bucket_holds_the_frame_unshrunk_else_shrinks_it_least(
 
 
 def test_resolve_full_scales_by_resize_and_auto_keeps_to_the_fast_buckets(package_models) -> None:
-    manifest = load_manifest(package_models)
+    manifest = load_manifest(package_models).detector_model()
     assert {b.name for b in fast_buckets(manifest)} == {b.name for b in SHIPPED}
     assert resolve_bucket(manifest, "full", 1080, 1920).name == "1080x1920"
     assert resolve_bucket(manifest, "full", 1080, 1920, resize=0.5).name == "720x1280"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from retinaface_coreml import cache
+from retinaface_coreml.packaged import cache
 from retinaface_coreml.artifacts import load_manifest, sha256_file
-from retinaface_coreml.cache import CacheLayout
+from retinaface_coreml.packaged.cache import CacheLayout
 from retinaface_coreml.errors import ArtifactError
 
 KEY = "retinaface384x640fe7bfabc9a8aef33888a382807e59ab921ff0ca1"

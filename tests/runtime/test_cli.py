@@ -132,7 +132,14 @@ def test_info_json(package_models, capsys) -> None:
     code, out, _ = run(capsys, "info", "--json")
     assert code == 0
     record = json.loads(out)
-    assert set(record) == {"version", "models_dir", "backends", "buckets", "manifest_problems"}
+    assert set(record) == {
+        "version",
+        "models_dir",
+        "backends",
+        "buckets",
+        "models",
+        "manifest_problems",
+    }
     assert record["manifest_problems"] == []
     names = [b["name"] for b in record["buckets"]]
     fast = ["384x640", "480x640", "640x384", "640x480", "640x640"]
@@ -141,12 +148,31 @@ def test_info_json(package_models, capsys) -> None:
     if sys.platform != "darwin":
         assert record["backends"]["coreml"]["available"] is False
         assert record["backends"]["backend"] == "cpu"
+    # Per packaged model: its buckets with every input's shape, and its backend state.
+    assert sorted(record["models"]) == ["convnet", "retinaface", "twoinputs"]
+    assert record["models"]["retinaface"]["buckets"] == record["buckets"]
+    convnet = record["models"]["convnet"]
+    assert convnet["batch_independent"] is True
+    assert [(b["name"], b["inputs"]) for b in convnet["buckets"]] == [
+        ("b1_16x16", {"x": [1, 3, 16, 16]}),
+        ("b2_16x16", {"x": [2, 3, 16, 16]}),
+    ]
+    two = record["models"]["twoinputs"]["buckets"]
+    assert two == [
+        {"name": "n2", "inputs": {"a": [2, 8], "b": [2, 8]}, "file": "twoinputs/n2.onnx"}
+    ]
+    assert [b["name"] for b in record["models"]["convnet"]["backends"]["buckets"]] == [
+        "b1_16x16",
+        "b2_16x16",
+    ]
 
 
 def test_info_text(package_models, capsys) -> None:
     code, out, _ = run(capsys, "info")
     assert code == 0
     assert "manifest: ok" in out and "bucket 384x640" in out and "coreml cache:" in out
+    assert "model convnet:" in out and "bucket b2_16x16: x [2, 3, 16, 16]" in out
+    assert "bucket n2: a [2, 8], b [2, 8], twoinputs/n2.onnx" in out
 
 
 def test_warmup_prints_progress(package_models, capsys) -> None:

@@ -23,9 +23,10 @@ import filelock
 import onnxruntime
 import pytest
 
-from retinaface_coreml import backends, cache, coreml
+from retinaface_coreml import coreml
+from retinaface_coreml.packaged import backends, cache
 from retinaface_coreml.artifacts import load_manifest
-from retinaface_coreml.cache import CacheLayout
+from retinaface_coreml.packaged.cache import CacheLayout
 from retinaface_coreml.detector import FaceDetector
 from tests.conftest import FACES_DIR, ROOT
 from tests.runtime import standin
@@ -51,9 +52,9 @@ def cold(monkeypatch, tmp_path: Path, package_models: Path):
         root=tmp_path / "cache",
         ort_version=onnxruntime.__version__,
         macos_major="14",
-        digest=coreml.options_digest(backends.coreml_options(manifest)),
+        digest=coreml.options_digest(backends.recipe_options(manifest.detector_model())),
     )
-    return events, layout, manifest.bucket(BUCKET).coreml_cache_key
+    return events, layout, manifest.detector_model().bucket(BUCKET).coreml_cache_key
 
 
 def detect(package_models: Path) -> tuple[subprocess.CompletedProcess, float, dict]:

@@ -11,9 +11,9 @@ import filelock
 import numpy as np
 import pytest
 
-from retinaface_coreml import cache, compiler
+from retinaface_coreml.packaged import cache, compiler
 from retinaface_coreml.artifacts import load_manifest
-from retinaface_coreml.cache import CacheLayout
+from retinaface_coreml.packaged.cache import CacheLayout
 from tests.runtime import standin
 from tests.runtime.standin import StandIn
 
@@ -21,7 +21,7 @@ from tests.runtime.standin import StandIn
 @pytest.fixture
 def bucket(package_models: Path):
     manifest = load_manifest(package_models)
-    info = manifest.bucket("384x640")
+    info = manifest.detector_model().bucket("384x640")
     return info, manifest.read_verified(info.file)
 
 
@@ -117,8 +117,8 @@ def test_waiting_for_the_lock_is_logged_then_finds_the_entry(layout, bucket, tmp
     holder = filelock.FileLock(layout.lock_path(key))
     holder.acquire()
     seen = _Seen("another process is still compiling")
-    logging.getLogger("retinaface_coreml.compiler").addHandler(seen)
-    logging.getLogger("retinaface_coreml.compiler").setLevel(logging.INFO)
+    logging.getLogger("retinaface_coreml.packaged.compiler").addHandler(seen)
+    logging.getLogger("retinaface_coreml.packaged.compiler").setLevel(logging.INFO)
     outcome: list[compiler.Published] = []
     waiter = threading.Thread(
         target=lambda: outcome.append(compiler.publish_once(layout, key, fake))
@@ -134,7 +134,7 @@ def test_waiting_for_the_lock_is_logged_then_finds_the_entry(layout, bucket, tmp
     finally:
         holder.release()
         waiter.join(60)
-        logging.getLogger("retinaface_coreml.compiler").removeHandler(seen)
+        logging.getLogger("retinaface_coreml.packaged.compiler").removeHandler(seen)
     assert outcome and outcome[0].built is False  # looked again under the lock: nothing to do
     assert standin.compiles(tmp_path / "events") == 1
 
@@ -264,6 +264,6 @@ def test_six_processes_compile_once_and_never_see_a_half_written_entry(layout, b
 def test_stand_in_session_from_the_entry_runs_the_real_model(layout, bucket, tmp_path):
     key = bucket[0].coreml_cache_key
     runner = compiler.compile_entry(layout, key, make_standin(bucket, tmp_path), label="x")
-    loc, conf, landmarks = runner.run(np.zeros((1, 3, 384, 640), dtype=np.float32))
+    loc, conf, landmarks = runner.run({"input": np.zeros((1, 3, 384, 640), dtype=np.float32)})
     assert loc.shape == (1, 10080, 4) and conf.shape == (1, 10080, 2)
     assert landmarks.shape == (1, 10080, 10)

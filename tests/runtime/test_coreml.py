@@ -73,7 +73,7 @@ def test_provider_options_set_or_clear_the_cache_directory(tmp_path: Path) -> No
 @pytest.mark.skipif(not coreml_available(), reason="needs onnxruntime's CoreMLExecutionProvider")
 def test_a_coreml_session_writes_its_entry_under_the_cache_key(package_models, tmp_path) -> None:
     manifest = load_manifest(package_models)
-    bucket = manifest.bucket("384x640")
+    bucket = manifest.detector_model().bucket("384x640")
     session = coreml.create_session(
         manifest.read_verified(bucket.file), options=coreml.DEFAULT_OPTIONS, cache_dir=tmp_path
     )

@@ -205,7 +205,7 @@ def test_warmup_reports_each_bucket(package_models) -> None:
     lines: list[str] = []
     fast = FaceDetector(models_dir=package_models)
     fast.warmup(progress=lines.append)
-    assert sorted(b.name for b in fast.manifest.buckets) == sorted(BUCKETS + FULL_BUCKETS)
+    assert sorted(b.name for b in fast.model.buckets) == sorted(BUCKETS + FULL_BUCKETS)
     assert all(any(name in line for line in lines) for name in BUCKETS), lines
     assert not any(name in line for line in lines for name in FULL_BUCKETS), lines
     lines.clear()

@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from retinaface_coreml.artifacts import MANIFEST_NAME, SCHEMA_VERSION, hash_tree
+from retinaface_coreml.artifacts import MANIFEST_NAME, hash_tree
+
+SCHEMA_VERSION = 1  # this build writes schema 1; the runtime reads schema 2 (docs/manifest.md)
 
 
 def build_manifest(

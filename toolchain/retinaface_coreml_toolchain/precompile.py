@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from retinaface_coreml import coreml
-from retinaface_coreml.cache import CacheLayout, hash_files
+from retinaface_coreml.packaged.cache import CacheLayout, hash_files
 from retinaface_coreml_toolchain.errors import GateFailed, MissingInputError
 from retinaface_coreml_toolchain.files import staging_dir, write_json
 from retinaface_coreml_toolchain.recipe import Recipe

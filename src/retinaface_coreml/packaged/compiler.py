@@ -25,9 +25,9 @@ from typing import TypeVar
 
 import filelock
 
-from retinaface_coreml import cache
-from retinaface_coreml.cache import CacheLayout
 from retinaface_coreml.errors import RetinaFaceError
+from retinaface_coreml.packaged import cache
+from retinaface_coreml.packaged.cache import CacheLayout
 
 log = logging.getLogger(__name__)
 

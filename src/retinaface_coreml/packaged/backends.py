@@ -1,6 +1,7 @@
-"""Execution backends: open one bucket model as a runner on the CPU or CoreML EP.
+"""Open one bucket of a packaged model as a runner on the CPU or CoreML EP.
 
-Chosen once per bucket (DESIGN.md, "The CoreML cache", "Never block on a compile"):
+Knows models, buckets and their inputs; nothing about faces. Chosen once per (bucket, CoreML
+options) (DESIGN.md, "The CoreML cache", "Never block on a compile"):
 
 * no CoreML EP here, or ``backend="cpu"``: a CPU session;
 * a valid entry in the user cache, or a matching one shipped in the wheel (copied into the user
@@ -21,8 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,8 +36,8 @@ from retinaface_coreml.errors import ArtifactError, BackendError
 if TYPE_CHECKING:
     import subprocess
 
-    from retinaface_coreml.artifacts import BucketInfo, Manifest
-    from retinaface_coreml.cache import CacheLayout
+    from retinaface_coreml.artifacts import BucketInfo, Manifest, ModelRecord
+    from retinaface_coreml.packaged.cache import CacheLayout
 
 log = logging.getLogger(__name__)
 
@@ -48,34 +49,35 @@ Progress = Callable[[str], None]
 """Receives one human-readable line per event, e.g. ``"640x640: cpu, nothing to compile"``."""
 
 
+Feed = Mapping[str, Any]
+
+
 class Runner(Protocol):
-    """One bucket model ready to run; ``backend`` is ``"cpu"`` or ``"coreml"``."""
+    """One model file ready to run; ``backend`` is ``"cpu"`` or ``"coreml"``."""
 
     backend: str
 
-    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        """Run a [1, 3, H, W] float32 tensor; outputs in the manifest's ``model.outputs`` order."""
+    def run(self, feed: Feed, run_options: Any = None) -> list[np.ndarray]:
+        """Outputs for ``feed`` ({input name: array}), in the model's outputs order."""
         ...
 
 
 class SessionRunner:
-    """A Runner around one ``onnxruntime.InferenceSession``."""
+    """A Runner around one ``onnxruntime.InferenceSession``; ``output_names`` fix the order."""
 
     def __init__(
         self,
         session: onnxruntime.InferenceSession,
         *,
         backend: str,
-        input_name: str,
-        output_names: tuple[str, ...],
+        output_names: Sequence[str],
     ) -> None:
         self.backend = backend
-        self._session = session
-        self._input_name = input_name
+        self.session = session
         self._output_names = list(output_names)
 
-    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        return self._session.run(self._output_names, {self._input_name: tensor})
+    def run(self, feed: Feed, run_options: Any = None) -> list[np.ndarray]:
+        return self.session.run(self._output_names, feed, run_options)
 
 
 POLL_SECONDS = 1.0
@@ -122,10 +124,10 @@ class PendingRunner:
         """The compile child while this runner still waits for it (None once settled)."""
         return self._process
 
-    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+    def run(self, feed: Feed, run_options: Any = None) -> list[np.ndarray]:
         if self._process is not None and time.monotonic() >= self._next_look:
             self._look()
-        return self._current.run(tensor)
+        return self._current.run(feed, run_options)
 
     def _look(self) -> None:
         # Another thread already looking (or loading) serves this call from what is current.
@@ -136,7 +138,7 @@ class PendingRunner:
             if process is None:
                 return
             self._next_look = time.monotonic() + self._poll
-            from retinaface_coreml import cache
+            from retinaface_coreml.packaged import cache
 
             exited = process.poll()  # before the entry check: a child publishes, then exits
             if cache.entry_published(self._entry):
@@ -164,19 +166,49 @@ SessionFactory = Callable[[Path | None], Runner]
 """Opens a bucket on CoreML cached in a directory, e.g. ``<cache>/1.32.0/14/<digest>``."""
 
 
-def coreml_factory(manifest: Manifest, model: bytes) -> SessionFactory:
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """One packaged model served with one set of CoreML provider options (the caller's, else
+    the recipe's): every bucket runner, cache directory and compile child is per target."""
+
+    manifest: Manifest
+    model: ModelRecord
+    options: Mapping[str, str]
+    session_options: Any = field(default=None, compare=False)  # the caller's, for every bucket
+
+    @property
+    def digest(self) -> str:
+        return coreml.options_digest(self.options)
+
+
+def target(
+    manifest: Manifest,
+    model: ModelRecord,
+    options: Mapping[str, str] | None = None,
+    *,
+    session_options: Any = None,
+) -> Target:
+    """``model`` with ``options``, or with the options its recipe built the shipped cache with."""
+    chosen = options if options is not None else recipe_options(model)
+    return Target(
+        manifest=manifest, model=model, options=dict(chosen), session_options=session_options
+    )
+
+
+def recipe_options(model: ModelRecord) -> dict[str, str]:
+    """The provider options the shipped cache was built with (the recipe's), else the defaults."""
+    return dict(model.coreml.provider_options or coreml.DEFAULT_OPTIONS)
+
+
+def coreml_factory(tgt: Target, data: bytes) -> SessionFactory:
     """The session factory: ``coreml.create_session`` on the verified model bytes, with the
-    provider options the manifest records."""
-    options = coreml_options(manifest)
+    target's provider options."""
 
     def open_session(cache_dir: Path | None) -> Runner:
-        session = coreml.create_session(model, options=options, cache_dir=cache_dir)
-        return SessionRunner(
-            session,
-            backend="coreml",
-            input_name=manifest.model.input,
-            output_names=manifest.model.outputs,
+        session = coreml.create_session(
+            data, options=tgt.options, cache_dir=cache_dir, session_options=tgt.session_options
         )
+        return SessionRunner(session, backend="coreml", output_names=tgt.model.output_names)
 
     return open_session
 
@@ -190,7 +222,7 @@ class Context:
 
 
 def current_context() -> Context:
-    """This process: its ORT build, platform and environment, and the real CoreML factory."""
+    """This process: its ORT build, platform and environment."""
     import os
 
     return Context(host=coreml.detect_host(), env=os.environ)
@@ -215,23 +247,20 @@ def check_backend(backend: str, host: coreml.Host | None = None) -> str:
     return backend
 
 
-def coreml_options(manifest: Manifest) -> dict[str, str]:
-    """The provider options the shipped cache was built with (the recipe's), else the defaults."""
-    recorded = (manifest.raw.get("coreml_cache") or {}).get("provider_options")
-    return dict(recorded or coreml.DEFAULT_OPTIONS)
+def cpu_runner(
+    data: bytes | str, output_names: Sequence[str], session_options: Any = None
+) -> SessionRunner:
+    """A CPU session on a model (bytes or a path), outputs in ``output_names`` order."""
+    session = onnxruntime.InferenceSession(data, sess_options=session_options, providers=[CPU_EP])
+    return SessionRunner(session, backend="cpu", output_names=output_names)
 
 
-def _cpu_runner(manifest: Manifest, model: bytes) -> SessionRunner:
-    return SessionRunner(
-        onnxruntime.InferenceSession(model, providers=[CPU_EP]),
-        backend="cpu",
-        input_name=manifest.model.input,
-        output_names=manifest.model.outputs,
-    )
+def _cpu_runner(tgt: Target, data: bytes) -> SessionRunner:
+    return cpu_runner(data, tgt.model.output_names, tgt.session_options)
 
 
 def open_runner(
-    manifest: Manifest,
+    tgt: Target,
     bucket: BucketInfo,
     *,
     backend: str = "auto",
@@ -240,10 +269,10 @@ def open_runner(
     """Open ``bucket``'s model from verified bytes (one read: no swap between check and load)."""
     context = context or current_context()
     check_backend(backend, context.host)
-    model = manifest.read_verified(bucket.file)
+    data = tgt.manifest.read_verified(bucket.file)
     if backend == "cpu" or not context.host.coreml_available:
-        return _cpu_runner(manifest, model)
-    return _open_coreml(manifest, bucket, model, context, foreground=backend == "coreml")
+        return _cpu_runner(tgt, data)
+    return _open_coreml(tgt, bucket, data, context, foreground=backend == "coreml")
 
 
 _warned_dirs: set[str] = set()
@@ -252,24 +281,24 @@ INSTALL_WAIT = 5.0
 """Seconds the foreground waits for the key's lock to copy a shipped entry (a copy takes <1 s)."""
 
 
-def _layout(manifest: Manifest, context: Context) -> tuple[CacheLayout, str | None]:
+def _layout(tgt: Target, context: Context) -> tuple[CacheLayout, str | None]:
     """The cache directory for this host and options, and why it is unusable (None: usable)."""
-    from retinaface_coreml import cache
+    from retinaface_coreml.packaged import cache
 
     layout = cache.CacheLayout(
         root=cache.cache_root(context.env),
         ort_version=context.host.ort_version,
         macos_major=context.host.macos_major or "",
-        digest=coreml.options_digest(coreml_options(manifest)),
+        digest=tgt.digest,
     )
     return layout, cache.probe_writable(layout.dir)
 
 
-def _usable_layout(manifest: Manifest, context: Context) -> CacheLayout | None:
+def _usable_layout(tgt: Target, context: Context) -> CacheLayout | None:
     """The layout, or None after one warning per directory when it cannot be written."""
-    from retinaface_coreml import cache
+    from retinaface_coreml.packaged import cache
 
-    layout, problem = _layout(manifest, context)
+    layout, problem = _layout(tgt, context)
     if problem is None:
         return layout
     if str(layout.dir) not in _warned_dirs:
@@ -284,18 +313,18 @@ def _usable_layout(manifest: Manifest, context: Context) -> CacheLayout | None:
     return None
 
 
-def _install_shipped(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo) -> bool:
+def _install_shipped(tgt: Target, layout: CacheLayout, bucket: BucketInfo) -> bool:
     """Copy the matching shipped entry into the user cache once; False when there is none."""
-    from retinaface_coreml import cache, compiler
+    from retinaface_coreml.packaged import cache, compiler
 
     key = bucket.coreml_cache_key
-    match = cache.matching_shipped(layout, cache.shipped_entries(manifest, key))
+    match = cache.matching_shipped(layout, cache.shipped_entries(tgt.manifest, key))
     if match is None:
         return False
     published = compiler.publish_once(
         layout,
         key,
-        lambda tmp: cache.copy_shipped(manifest, match, tmp / key),
+        lambda tmp: cache.copy_shipped(tgt.manifest, match, tmp / key),
         timeout=INSTALL_WAIT,
     )
     if published.built:
@@ -303,17 +332,17 @@ def _install_shipped(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo
     return True
 
 
-def _ready_entry(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo) -> bool:
+def _ready_entry(tgt: Target, layout: CacheLayout, bucket: BucketInfo) -> bool:
     """A valid entry is in the user cache now (installed from the wheel if need be).
 
     False sends the caller to the background compile, which also waits for the lock.
     """
-    from retinaface_coreml import cache, compiler
+    from retinaface_coreml.packaged import cache, compiler
 
     if cache.check_entry(layout.entry(bucket.coreml_cache_key)) is None:
         return True
     try:
-        return _install_shipped(manifest, layout, bucket)
+        return _install_shipped(tgt, layout, bucket)
     except ArtifactError as exc:
         log.warning(
             "%s: not using the shipped CoreML entry: %s; compiling instead", bucket.name, exc
@@ -323,23 +352,37 @@ def _ready_entry(manifest: Manifest, layout: CacheLayout, bucket: BucketInfo) ->
     return False
 
 
-def _open_coreml(
-    manifest: Manifest, bucket: BucketInfo, model: bytes, context: Context, *, foreground: bool
-) -> Runner:
-    from retinaface_coreml import cache, compile_process, compiler
+def _start_child(tgt: Target, bucket: BucketInfo, layout: CacheLayout, context: Context):
+    from retinaface_coreml.packaged import compile_process
 
-    factory = coreml_factory(manifest, model)
+    return compile_process.start(
+        layout,
+        bucket.coreml_cache_key,
+        models_dir=tgt.manifest.root,
+        model=tgt.model.name,
+        bucket=bucket.name,
+        options=tgt.options,
+        env=context.env,
+    )
+
+
+def _open_coreml(
+    tgt: Target, bucket: BucketInfo, data: bytes, context: Context, *, foreground: bool
+) -> Runner:
+    from retinaface_coreml.packaged import cache, compiler
+
+    factory = coreml_factory(tgt, data)
     label, key = bucket.name, bucket.coreml_cache_key
     try:
-        layout = _usable_layout(manifest, context)
-        ready = layout is not None and _ready_entry(manifest, layout, bucket)
+        layout = _usable_layout(tgt, context)
+        ready = layout is not None and _ready_entry(tgt, layout, bucket)
     except OSError as exc:
         # The cache is optional: an I/O error turns it off, as in pip's network/cache.py; it
-        # never fails a detection.
+        # never fails a run.
         log.warning("%s: CoreML cache unusable (%s); using the CPU backend", label, exc)
         layout = None
     if layout is None:
-        return factory(None) if foreground else _cpu_runner(manifest, model)
+        return factory(None) if foreground else _cpu_runner(tgt, data)
     if ready:
         log.info("%s: CoreML from the cache entry in %s", label, layout.dir)
         try:
@@ -347,9 +390,9 @@ def _open_coreml(
         except compiler.CompileError:
             if foreground:
                 raise
-            return _cpu_runner(manifest, model)
+            return _cpu_runner(tgt, data)
     if foreground:
-        return _compile_foreground(manifest, bucket, layout, context, factory, report=log.info)
+        return _compile_foreground(tgt, bucket, layout, context, factory, report=log.info)
     failure = cache.read_failure(layout, key)
     if failure is not None and failure.blocks(context.host.ort_version, time.time()):
         log.info(
@@ -357,13 +400,11 @@ def _open_coreml(
             label,
             failure.describe(context.host.ort_version, time.time()),
         )
-        return _cpu_runner(manifest, model)
-    process = compile_process.start(
-        layout, key, models_dir=manifest.root, bucket=label, env=context.env
-    )
+        return _cpu_runner(tgt, data)
+    process = _start_child(tgt, bucket, layout, context)
     log.info("%s: serving from CPU while CoreML compiles in process %d", label, process.pid)
     return PendingRunner(
-        _cpu_runner(manifest, model),
+        _cpu_runner(tgt, data),
         entry=layout.entry(key),
         process=process,
         load=lambda: _load_ready(layout, bucket, factory),
@@ -374,7 +415,7 @@ def _open_coreml(
 
 def _failure_text(layout: CacheLayout, key: str) -> str:
     """Why the compile child published nothing: its recorded failure, else its log's last line."""
-    from retinaface_coreml import cache, compile_process
+    from retinaface_coreml.packaged import cache, compile_process
 
     failure = cache.read_failure(layout, key)
     return failure.error if failure is not None else compile_process.last_line(layout, key)
@@ -382,7 +423,7 @@ def _failure_text(layout: CacheLayout, key: str) -> str:
 
 def _load_ready(layout: CacheLayout, bucket: BucketInfo, factory: SessionFactory) -> Runner:
     """Load the published entry; one that fails is moved aside, recorded, and a CompileError."""
-    from retinaface_coreml import cache, compiler
+    from retinaface_coreml.packaged import cache, compiler
 
     key = bucket.coreml_cache_key
     try:
@@ -398,7 +439,7 @@ def _load_ready(layout: CacheLayout, bucket: BucketInfo, factory: SessionFactory
 
 
 def _compile_foreground(
-    manifest: Manifest,
+    tgt: Target,
     bucket: BucketInfo,
     layout: CacheLayout,
     context: Context,
@@ -412,7 +453,7 @@ def _compile_foreground(
     Explicitly asked for, so a recorded failure does not hold it back. The child, not this
     process, compiles: ORT 1.21-1.30 would hold this process's GIL (no progress) for a minute.
     """
-    from retinaface_coreml import cache, compile_process, compiler
+    from retinaface_coreml.packaged import cache, compile_process, compiler
 
     label, key = bucket.name, bucket.coreml_cache_key
     last = cache.read_last_compile(layout.root)
@@ -427,9 +468,7 @@ def _compile_foreground(
         against = f" (the last compile took {last:.0f} s)" if last else ""
         report(f"{label}: compiling for CoreML… {elapsed:.0f} s{against}")
 
-    process = compile_process.start(
-        layout, key, models_dir=manifest.root, bucket=label, env=context.env
-    )
+    process = _start_child(tgt, bucket, layout, context)
     code = compile_process.wait(process, report=tick_report, tick=tick)
     if code != 0 or not cache.entry_published(layout.entry(key)):
         why = _failure_text(layout, key) or f"the compile process exited with code {code}"
@@ -440,25 +479,23 @@ def _compile_foreground(
     return _load_ready(layout, bucket, factory)
 
 
-def compile_bucket(
-    manifest: Manifest, bucket: BucketInfo, *, context: Context | None = None
-) -> Runner:
+def compile_bucket(tgt: Target, bucket: BucketInfo, *, context: Context | None = None) -> Runner:
     """Compile ``bucket``'s entry in this process (the compile child's job); raise on failure."""
-    from retinaface_coreml import cache, compiler
+    from retinaface_coreml.packaged import cache, compiler
 
     context = context or current_context()
     if not context.host.coreml_available:
         raise BackendError(context.host.unavailable_reason)
-    layout = _usable_layout(manifest, context)
+    layout = _usable_layout(tgt, context)
     if layout is None:
         raise BackendError(f"the CoreML cache directory is not writable (see {cache.ENV_VAR})")
-    model = manifest.read_verified(bucket.file)
-    factory = coreml_factory(manifest, model)
+    data = tgt.manifest.read_verified(bucket.file)
+    factory = coreml_factory(tgt, data)
     return compiler.compile_entry(layout, bucket.coreml_cache_key, factory, label=bucket.name)
 
 
 def warmup(
-    manifest: Manifest,
+    tgt: Target,
     buckets: Iterable[BucketInfo],
     *,
     progress: Progress | None = None,
@@ -479,30 +516,29 @@ def warmup(
         report(why)
         runners: dict[str, Runner] = {}
         for bucket in buckets:
-            runners[bucket.name] = _cpu_runner(manifest, manifest.read_verified(bucket.file))
+            runners[bucket.name] = _cpu_runner(tgt, tgt.manifest.read_verified(bucket.file))
             report(f"{bucket.name}: verified {bucket.file}; cpu backend, nothing to compile")
         return runners
-    from retinaface_coreml import cache
+    from retinaface_coreml.packaged import cache
 
-    layout = _usable_layout(manifest, context)
+    layout = _usable_layout(tgt, context)
     if layout is None:
         report(f"the CoreML cache directory is not writable; cpu backend (see {cache.ENV_VAR})")
         return {}
     report(f"CoreML cache: {layout.dir}")
-    return {b.name: _warm_bucket(manifest, b, layout, context, report) for b in buckets}
+    return {b.name: _warm_bucket(tgt, b, layout, context, report) for b in buckets}
 
 
 def _warm_bucket(
-    manifest: Manifest, bucket: BucketInfo, layout: CacheLayout, context: Context, report: Progress
+    tgt: Target, bucket: BucketInfo, layout: CacheLayout, context: Context, report: Progress
 ) -> Runner:
     """Install or compile one bucket's entry in the foreground; return it loaded."""
-    from retinaface_coreml import compiler
+    from retinaface_coreml.packaged import compiler
 
     label = bucket.name
-    model = manifest.read_verified(bucket.file)
-    factory = coreml_factory(manifest, model)
+    factory = coreml_factory(tgt, tgt.manifest.read_verified(bucket.file))
     started = time.perf_counter()
-    if _ready_entry(manifest, layout, bucket):
+    if _ready_entry(tgt, layout, bucket):
         report(f"{label}: CoreML entry in the user cache; loading it")
         try:
             runner = _load_ready(layout, bucket, factory)
@@ -511,16 +547,18 @@ def _warm_bucket(
         else:
             report(f"{label}: loaded in {time.perf_counter() - started:.1f} s")
             return runner
-    runner = _compile_foreground(manifest, bucket, layout, context, factory, report=report)
+    runner = _compile_foreground(tgt, bucket, layout, context, factory, report=report)
     report(f"{label}: compiled and loaded in {time.perf_counter() - started:.1f} s")
     return runner
 
 
-def describe(manifest: Manifest, *, context: Context | None = None) -> dict[str, Any]:
-    """Backend availability and per-bucket cache state, as a JSON-ready record.
+def describe(tgt: Target, *, context: Context | None = None) -> dict[str, Any]:
+    """Backend availability and per-bucket cache state of one model, as a JSON-ready record.
 
     e.g. ``{"onnxruntime": "1.32.0", "backend": "cpu", "coreml": {"available": False, ...},
-    "buckets": [{"name": "640x640", "coreml_cache": "unavailable"}, ...]}``
+    "buckets": [{"name": "640x640", "coreml_cache": "unavailable"}, ...]}``. On a CoreML host
+    each bucket's ``coreml_cache_detail`` says why a shipped entry was not used (built for
+    another onnxruntime, other options or another macOS major).
     """
     context = context or current_context()
     host = context.host
@@ -529,20 +567,20 @@ def describe(manifest: Manifest, *, context: Context | None = None) -> dict[str,
         "providers": list(host.providers),
         "backend": "cpu",
         "coreml": {"available": host.coreml_available, "reason": host.unavailable_reason},
-        "shipped_cache": _shipped_summary(manifest),
+        "shipped_cache": _shipped_summary(tgt.model),
         "buckets": [
             {"name": b.name, "coreml_cache_key": b.coreml_cache_key, "coreml_cache": "unavailable"}
-            for b in manifest.buckets
+            for b in tgt.model.buckets
         ],
     }
     if not host.coreml_available:
         return record
-    from retinaface_coreml import cache
+    from retinaface_coreml.packaged import cache
 
-    layout, problem = _layout(manifest, context)
+    layout, problem = _layout(tgt, context)
     record["cache"] = {
         "dir": str(layout.dir),
-        "options": coreml_options(manifest),
+        "options": dict(tgt.options),
         "options_digest": layout.digest,
         "last_compile_seconds": cache.read_last_compile(layout.root),
         "writable": problem is None,
@@ -559,7 +597,7 @@ def describe(manifest: Manifest, *, context: Context | None = None) -> dict[str,
         state = cache.bucket_state(
             layout,
             entry["coreml_cache_key"],
-            cache.shipped_entries(manifest, entry["coreml_cache_key"]),
+            cache.shipped_entries(tgt.manifest, entry["coreml_cache_key"]),
         )
         entry["coreml_cache"] = state.state
         entry["coreml_cache_detail"] = state.detail
@@ -570,10 +608,14 @@ def describe(manifest: Manifest, *, context: Context | None = None) -> dict[str,
     return record
 
 
-def _shipped_summary(manifest: Manifest) -> str:
+def _shipped_summary(model: ModelRecord) -> str:
     """e.g. ``"built for onnxruntime 1.32.0 on macOS 14"``, or ``"none (<why>)"``."""
-    record = manifest.raw.get("coreml_cache") or {}
-    if record.get("entries"):
-        ort, macos = record.get("ort_version"), record.get("macos_major")
-        return f"built for onnxruntime {ort} on macOS {macos}"
-    return f"none ({record['reason']})" if record.get("reason") else "none"
+    built = [
+        f"onnxruntime {r.get('ort_version')} on macOS {r.get('macos_major')}"
+        for r in model.raw.get("coreml_cache") or []
+        if r.get("entries")
+    ]
+    if built:
+        return "built for " + "; ".join(built)
+    reason = (model.raw.get("precompile") or {}).get("reason")
+    return f"none ({reason})" if reason else "none"

@@ -1,4 +1,5 @@
-"""The compile child: ``python -m retinaface_coreml compile --bucket HxW``, started and watched.
+"""The compile child: ``python -m retinaface_coreml compile --model M --bucket B``, started and
+watched.
 
 A CoreML compile takes 30-60 s inside ``onnxruntime.InferenceSession``. It runs in a detached
 process of its own session (``start_new_session``) so that it survives the caller's exit, never
@@ -9,6 +10,7 @@ per-key lock, publishes atomically (compiler.py) and writes its log next to the 
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -17,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from retinaface_coreml.cache import CacheLayout
+from retinaface_coreml.packaged.cache import CacheLayout
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +27,35 @@ _started: dict[Path, subprocess.Popen] = {}
 _started_lock = threading.Lock()
 
 
-def command(models_dir: Path, bucket: str) -> list[str]:
-    """e.g. ``[python, "-m", "retinaface_coreml", "compile", "--bucket", "384x640", ...]``."""
+def command(models_dir: Path, model: str, bucket: str, options: Mapping[str, str]) -> list[str]:
+    """e.g. ``[python, "-m", "retinaface_coreml", "compile", "--model", "retinaface",
+    "--bucket", "384x640", "--models-dir", ..., "--options", '{"MLComputeUnits": "ALL", ...}']``.
+    """
     return [
         sys.executable,
         "-m",
         "retinaface_coreml",
         "compile",
+        "--model",
+        model,
         "--bucket",
         bucket,
         "--models-dir",
         str(models_dir),
+        "--options",
+        json.dumps(dict(options), sort_keys=True),
     ]
 
 
 def start(
-    layout: CacheLayout, key: str, *, models_dir: Path, bucket: str, env: Mapping[str, str]
+    layout: CacheLayout,
+    key: str,
+    *,
+    models_dir: Path,
+    model: str,
+    bucket: str,
+    options: Mapping[str, str],
+    env: Mapping[str, str],
 ) -> subprocess.Popen:
     """Start the compile child for ``key``, or return the one this process started and that
     still runs. Its output is appended to ``layout.log_path(key)``, never to the caller's streams
@@ -54,7 +69,7 @@ def start(
         layout.dir.mkdir(parents=True, exist_ok=True)
         with open(layout.log_path(key), "ab") as out:  # appended: a waiting child keeps the log
             process = subprocess.Popen(
-                command(models_dir, bucket),
+                command(models_dir, model, bucket, options),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
