@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
             len(rs),
             f"{medians[name]:.0f}",
             f"{min(r.ms for r in rs):.0f}-{max(r.ms for r in rs):.0f}",
-            "-" if name == floor_name else f"+{medians[name] - floor:.0f}",
+            "-" if name == floor_name else f"{medians[name] - floor:+.0f}",
             "-" if name in (floor_name, import_name) else f"{rs[0].faces} ({rs[0].backend})",
         ]
         for name, rs in runs.items()
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
             [
                 [
                     f"import retinaface_coreml <= {IMPORT_TARGET_MS:.0f} ms over the floor",
-                    f"+{import_delta:.0f} ms (whole process, medians: "
+                    f"{import_delta:+.0f} ms (whole process, medians: "
                     f"{medians[import_name]:.0f} ms against {floor:.0f} ms); in-process mark "
                     f"{imported - deps:.1f} ms",
                     verdict(import_delta <= IMPORT_TARGET_MS),
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
                 ],
                 [
                     f"startup <= {TARGET_MS:.0f} ms over the floor",
-                    f"+{delta:.0f} ms (ours {medians['ours']:.0f} ms, floor {floor:.0f} ms)",
+                    f"{delta:+.0f} ms (ours {medians['ours']:.0f} ms, floor {floor:.0f} ms)",
                     verdict(delta <= TARGET_MS),
                 ],
             ],

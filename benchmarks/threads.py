@@ -28,8 +28,9 @@ def os_threads() -> int | None:
 
 
 def ort_sessions() -> list[InferenceSession]:
-    """Every live onnxruntime session of this process (ours hold theirs inside)."""
-    return [obj for obj in gc.get_objects() if isinstance(obj, InferenceSession)]
+    """Every live onnxruntime session of this process: the exact class, so a packaged session
+    (a subclass that serves through sessions of its own) is not counted for them."""
+    return [obj for obj in gc.get_objects() if type(obj) is InferenceSession]
 
 
 def ort_intra_op_settings() -> list[int]:
