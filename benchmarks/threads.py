@@ -40,10 +40,9 @@ def ort_intra_op_settings() -> list[int]:
 
 def describe(settings: list[int], started: int | None) -> str:
     """One cell, e.g. ``1 session: intra-op 1; +0 OS threads`` or ``... ORT default (0) ...``."""
-    values = (
-        ", ".join("ORT default (0)" if v == 0 else str(v) for v in sorted(set(settings)))
-        or "no ORT session"
-    )
-    plural = "" if len(settings) == 1 else "s"
     more = "?" if started is None else f"{started:+d}"
+    if not settings:
+        return f"no ORT session; {more} OS threads"
+    values = ", ".join("ORT default (0)" if v == 0 else str(v) for v in sorted(set(settings)))
+    plural = "" if len(settings) == 1 else "s"
     return f"{len(settings)} session{plural}: intra-op {values}; {more} OS threads"
