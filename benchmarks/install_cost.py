@@ -34,11 +34,9 @@ from pathlib import Path
 from benchmarks.packaged import (
     CPU_EP,
     ROOT,
-    RuntimeUnavailableError,
     Target,
     feed,
-    require_runtime,
-    targets,
+    measurable,
 )
 
 TARGET_MS = 50.0
@@ -185,12 +183,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.common import load_average, machine_line, markdown_table
 
-    try:
-        require_runtime()
-    except RuntimeUnavailableError as exc:
-        print(f"install_cost: {exc}", file=sys.stderr)
+    chosen = measurable("install_cost")
+    if chosen is None:
         return 2
-    found, missing = targets()
+    found, missing = chosen
     load = load_average()
     rows = []
     for target in found:

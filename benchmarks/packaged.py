@@ -8,9 +8,9 @@ the manifest, or whose source file is not on disk, becomes a row saying so and h
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,14 +94,6 @@ def _sources_by_size() -> dict[int, list[Path]]:
     return found
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _pick_bucket(name: str, buckets: list[dict]) -> dict | None:
     """The preferred bucket by name, else the first whose every input has batch 1."""
     for bucket in buckets:
@@ -112,6 +104,9 @@ def _pick_bucket(name: str, buckets: list[dict]) -> dict | None:
 
 def targets(wanted: tuple[str, ...] = WANTED) -> tuple[list[Target], list[Missing]]:
     """The wanted models that can be measured here, and a reason for each of the others."""
+    # Here, not at the top: install_cost's raw child imports this module and must not load ours.
+    from retinaface_coreml.artifacts import sha256_file
+
     folder = models_dir()
     manifest_path = folder / "manifest.json"
     try:
@@ -134,7 +129,7 @@ def targets(wanted: tuple[str, ...] = WANTED) -> tuple[list[Target], list[Missin
             missing.append(Missing(name=name, reason=f"not in {manifest_path}; {HOW_TO_GET[name]}"))
             continue
         source = record["source"]
-        paths = [p for p in by_size.get(source["size"], []) if _sha256(p) == source["sha256"]]
+        paths = [p for p in by_size.get(source["size"], []) if sha256_file(p) == source["sha256"]]
         bucket = _pick_bucket(name, record["buckets"])
         if not paths:
             dirs = " or ".join(str(d.relative_to(ROOT)) for d in SOURCE_DIRS)
@@ -164,3 +159,14 @@ def feed(target: Target, seed: int = 0) -> dict[str, np.ndarray]:
         name: rng.random(shape).astype(NUMPY_TYPES.get(target.input_types.get(name), np.float32))
         for name, shape in target.inputs.items()
     }
+
+
+def measurable(program: str) -> tuple[list[Target], list[Missing]] | None:
+    """``targets()`` when the runtime under test has the API, else None after one stderr line
+    naming ``program`` and what is missing."""
+    try:
+        require_runtime()
+    except RuntimeUnavailableError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        return None
+    return targets()

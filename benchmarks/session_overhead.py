@@ -23,11 +23,9 @@ import onnxruntime
 from benchmarks.common import load_average, machine_line, markdown_table, verdict
 from benchmarks.packaged import (
     CPU_EP,
-    RuntimeUnavailableError,
     Target,
     feed,
-    require_runtime,
-    targets,
+    measurable,
 )
 from benchmarks.threads import describe, ort_sessions, os_threads
 
@@ -99,12 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per model")
     args = parser.parse_args(argv)
-    try:
-        require_runtime()
-    except RuntimeUnavailableError as exc:
-        print(f"session_overhead: {exc}", file=sys.stderr)
+    chosen = measurable("session_overhead")
+    if chosen is None:
         return 2
-    found, missing = targets()
+    found, missing = chosen
     load = load_average()
     rows = [measure(target, args.seconds) for target in found]
     rows += [[m.name, "–", f"not measured: {m.reason}", *["–"] * 8, "MISSING"] for m in missing]
