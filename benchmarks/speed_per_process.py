@@ -54,6 +54,7 @@ class ChildRun:
     faces: dict[str, int]
     threads: str
     detail: str
+    versions: str
     load_before: float
 
     @property
@@ -93,7 +94,18 @@ def child(name: str, calls: int, pause: float) -> dict:
                 call(frame)
                 seconds[frame_name].append(time.perf_counter() - start)
     started = None if before is None or after is None else after - before
+    import cv2
+    import numpy
+    import onnxruntime
+
+    versions = (
+        f"onnxruntime {onnxruntime.__version__}, numpy {numpy.__version__}, "
+        f"opencv {cv2.__version__}"
+    )
+    if "torch" in sys.modules:
+        versions += f", torch {sys.modules['torch'].__version__}"
     return {
+        "versions": versions,
         "seconds": seconds,
         "faces": {n: len(r[0] if isinstance(r, tuple) else r) for n, r in results.items()},
         "threads": describe(ort_intra_op_settings(), started),
@@ -177,7 +189,11 @@ def report(runs: list[ChildRun], *, calls: int, python: Path) -> str:
         f"Children: {python} (each contender alone in a fresh process, {processes} process(es) per "
         f"contender run in turn, order rotating; {WARMUP_CALLS} warm-up calls per frame, then "
         f"{calls} timed calls per frame, the {len(frames)} frames interleaved). "
-        + "; ".join(f"{n}: {by_name[n][0].detail}" for n in names if n in (APP, DROP_IN)),
+        + "; ".join(
+            f"{n}: {by_name[n][0].detail} ({by_name[n][0].versions})"
+            for n in names
+            if n in (APP, DROP_IN)
+        ),
         f"1-minute load average before each child: {min(loads):.2f}-{max(loads):.2f}; "
         f"after the last: {load_average()}.",
         "",
