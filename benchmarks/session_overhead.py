@@ -95,7 +95,7 @@ def measure(target: Target, seconds: float) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per model")
+    parser.add_argument("--seconds", type=float, default=15.0, help="timed seconds per model")
     args = parser.parse_args(argv)
     chosen = measurable("session_overhead")
     if chosen is None:
