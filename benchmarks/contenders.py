@@ -103,13 +103,13 @@ class _SourceRunner:
         self._input_name = input_name
         self._output_names = list(output_names)
 
-    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        return self._session.run(self._output_names, {self._input_name: tensor})
+    def run(self, feed: dict[str, np.ndarray], run_options: object = None) -> list[np.ndarray]:
+        return self._session.run(self._output_names, feed, run_options)
 
 
 def source_full_resolution() -> Contender:
     """The source ONNX at each frame's own size (no resize, no padding), decoded by the runtime."""
-    model = load_manifest().model
+    model = load_manifest().detector_model().detector
     runner = _SourceRunner(model.input, model.outputs)
 
     def run(bgr: np.ndarray) -> np.ndarray:

@@ -74,7 +74,7 @@ def _header(app_sha: str) -> str:
     from retinaface_coreml.artifacts import load_manifest
 
     package = Path(retinaface_coreml.__file__).parent
-    buckets = load_manifest().buckets
+    buckets = load_manifest().detector_model().buckets
     return "\n".join(
         [
             f"App: {pins.APP_FILE.relative_to(pins.ROOT)} (pyfaceau {pins.APP_VERSION} sdist, "

@@ -230,13 +230,17 @@ class ONNXRetinaFaceDetector:
             log.warning(
                 "%dx%d: no packaged bucket has this size; running %s on the CPU at full "
                 "resolution, exact as the app. To serve this size from a bucket (CoreML on "
-                "macOS), add [[buckets]] height = %d, width = %d, full_resolution = true to "
-                "models/retinaface.toml and run `make models`",
+                'macOS), add  [[buckets]] name = "%dx%d" inputs = { %s = [1, 3, %d, %d] } '
+                "full_resolution = true  to models/%s.toml and run `make models`",
                 height,
                 width,
                 source.path,
                 height,
                 width,
+                self._detector.info.input,
+                height,
+                width,
+                self._detector.model.name,
             )
         return None
 

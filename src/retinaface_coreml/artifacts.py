@@ -256,6 +256,12 @@ def load_manifest(root: Path | None = None) -> Manifest:
         ) from None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: unreadable manifest ({exc}); {_REINSTALL}") from None
+    found = raw.get("schema_version") if isinstance(raw, dict) else None
+    if found != SCHEMA_VERSION:
+        raise ArtifactError(
+            f"{path}: manifest schema_version {found!r}, this runtime reads {SCHEMA_VERSION} "
+            f"(docs/manifest.md); {_REINSTALL}"
+        )
     try:
         manifest = _parse(raw, root)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -126,8 +125,7 @@ class FaceDetector:
             self.model.bucket(bucket)  # UnknownBucketError now, not at the first frame
         self.backend: str | None = None
         self.bucket: str | None = None
-        self._runners: dict[str, backends.Runner] = {}
-        self._lock = threading.Lock()
+        self._runners = backends.Runners(self._target, backend=backend)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in an HxW / HxWx1 gray, HxWx3 BGR or HxWx4 BGRA uint8 frame, best first."""
@@ -161,9 +159,7 @@ class FaceDetector:
         ready = backends.warmup(
             self._target, buckets, progress=progress, backend=self.requested_backend
         )
-        with self._lock:
-            for name, runner in ready.items():
-                self._runners.setdefault(name, runner)
+        self._runners.adopt(ready)
         for bucket in buckets:
             self.runner(bucket)  # opens any bucket warmup did not (an unusable cache dir)
 
@@ -176,14 +172,4 @@ class FaceDetector:
 
     def runner(self, bucket: BucketInfo) -> backends.Runner:
         """The bucket's runner, opened on first use and kept."""
-        runner = self._runners.get(bucket.name)
-        if runner is None:
-            with self._lock:
-                runner = self._runners.get(bucket.name)
-                if runner is None:
-                    runner = backends.open_runner(
-                        self._target, bucket, backend=self.requested_backend
-                    )
-                    log.debug("bucket %s ready on %s", bucket.name, runner.backend)
-                    self._runners[bucket.name] = runner
-        return runner
+        return self._runners.open(bucket)

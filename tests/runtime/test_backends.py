@@ -25,10 +25,10 @@ import onnxruntime
 import pytest
 
 from retinaface_coreml import coreml
-from retinaface_coreml.packaged import backends, cache, compile_process
 from retinaface_coreml.artifacts import load_manifest, sha256_file
-from retinaface_coreml.packaged.cache import CacheLayout
 from retinaface_coreml.detector import FaceDetector
+from retinaface_coreml.packaged import backends, cache, compile_process
+from retinaface_coreml.packaged.cache import CacheLayout
 from retinaface_coreml.preprocess import letterbox
 from tests.conftest import FACES_DIR, ROOT, coreml_available
 from tests.runtime import standin
@@ -130,7 +130,8 @@ import json, sys, cv2
 from retinaface_coreml import FaceDetector
 detector = FaceDetector(models_dir={str(package_models)!r})
 faces = detector.detect(cv2.imread({str(FACES_DIR / PHOTO)!r}))
-names = ("filelock", "platformdirs", "retinaface_coreml.packaged.cache", "retinaface_coreml.packaged.compiler")
+names = ("filelock", "platformdirs", "retinaface_coreml.packaged.cache",
+         "retinaface_coreml.packaged.compiler")
 print(json.dumps([len(faces), [n for n in names if n in sys.modules]]))
 """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}

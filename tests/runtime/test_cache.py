@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
-from retinaface_coreml.packaged import cache
 from retinaface_coreml.artifacts import load_manifest, sha256_file
-from retinaface_coreml.packaged.cache import CacheLayout
 from retinaface_coreml.errors import ArtifactError
+from retinaface_coreml.packaged import cache
+from retinaface_coreml.packaged.cache import CacheLayout
 
 KEY = "retinaface384x640fe7bfabc9a8aef33888a382807e59ab921ff0ca1"
 
@@ -146,6 +146,7 @@ def test_states_in_user_cache_shipped_failed_stale_missing(layout, package_model
     assert cache.bucket_state(layout, KEY, []).state == cache.MISSING
     state = cache.bucket_state(layout, KEY, stale_shipped)
     assert state.state == cache.STALE and "shipped 1.31.0/14/5c0f1b7a9e21" in state.detail
+    assert f"(other onnxruntime 1.31.0 (here {layout.ort_version}))" in state.detail
     layout.dir.mkdir(parents=True)
     cache.write_failure(layout, KEY, "RuntimeError: stand-in")
     assert cache.bucket_state(layout, KEY, stale_shipped).state == cache.FAILED
@@ -154,6 +155,19 @@ def test_states_in_user_cache_shipped_failed_stale_missing(layout, package_model
     assert cache.bucket_state(layout, KEY, matching).state == cache.SHIPPED
     make_entry(layout.entry(KEY))
     assert cache.bucket_state(layout, KEY, matching).state == cache.IN_USER_CACHE
+
+
+def test_info_says_why_an_entry_elsewhere_does_not_serve_here(layout):
+    why = {
+        "1.31.0/14/" + layout.digest: f"other onnxruntime 1.31.0 (here {layout.ort_version})",
+        f"{layout.ort_version}/14/000000000000": (
+            f"other CoreML options 000000000000 (here {layout.digest})"
+        ),
+        f"{layout.ort_version}/15/{layout.digest}": "newer macOS major 15 (here 14)",
+        f"{layout.ort_version}/9/{layout.digest}": "other macOS major 9 (here 14)",
+    }
+    for rel, reason in why.items():
+        assert cache.mismatch(layout, PurePosixPath(rel)) == reason
 
 
 def test_an_entry_of_another_ort_version_in_the_user_cache_is_stale(layout):

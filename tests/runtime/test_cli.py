@@ -128,6 +128,21 @@ def test_missing_models_dir_exits_2(capsys, tmp_path) -> None:
     assert code == 2 and "manifest.json: no manifest" in err
 
 
+def test_a_manifest_of_another_schema_is_one_line_naming_it_and_the_fix(
+    package_models, tmp_path, capsys
+) -> None:
+    old = tmp_path / "models"
+    old.mkdir()
+    (old / "manifest.json").write_text(json.dumps({"schema_version": 1, "model": {}}))
+    code, out, err = run(capsys, "info", "--models-dir", str(old))
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"error: {old / 'manifest.json'}: manifest schema_version 1, this runtime reads 2 "
+        "(docs/manifest.md); reinstall retinaface-coreml (pip install --force-reinstall) or "
+        "rebuild with `make models`"
+    ]
+
+
 def test_info_json(package_models, capsys) -> None:
     code, out, _ = run(capsys, "info", "--json")
     assert code == 0

@@ -24,10 +24,10 @@ import onnxruntime
 import pytest
 
 from retinaface_coreml import coreml
-from retinaface_coreml.packaged import backends, cache
 from retinaface_coreml.artifacts import load_manifest
-from retinaface_coreml.packaged.cache import CacheLayout
 from retinaface_coreml.detector import FaceDetector
+from retinaface_coreml.packaged import backends, cache
+from retinaface_coreml.packaged.cache import CacheLayout
 from tests.conftest import FACES_DIR, ROOT
 from tests.runtime import standin
 from tests.runtime.photos import load_photo
@@ -171,6 +171,69 @@ def test_no_detect_call_waits_for_the_compile(cold, monkeypatch, package_models)
     assert standin.compiles(events) == 1
 
 
+APP = """
+import json, sys, time
+import numpy as np
+import retinaface_coreml
+
+retinaface_coreml.install()
+
+
+def load(path):  # app code: onnxruntime imported inside a function, after install()
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(
+        path, providers=["CoreMLExecutionProvider", "CPUExecutionProvider"]
+    )
+
+
+started = time.monotonic()
+session = load(sys.argv[1])
+x = np.ones((4, 3, 16, 16), np.float32)
+out = session.run(None, {session.get_inputs()[0].name: x})[0]
+print(json.dumps({"model": session.packaged_model, "bucket": session.last_served.bucket,
+                  "backend": session.last_served.backend, "slices": session.last_served.slices,
+                  "sum": float(out.sum()), "seconds": time.monotonic() - started}))
+"""
+
+
+def run_app(model: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", APP, str(model)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([os.environ["PYTHONPATH"], str(ROOT)])},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_packaged_conv_net_starts_cold_on_cpu_and_runs_on_coreml_at_the_next_launch(
+    cold, monkeypatch, package_models, generated_sources
+):
+    """The same promise for a model that is not RetinaFace, through install() in app code."""
+    events, layout, _ = cold
+    standin.activate(monkeypatch, events, compile_seconds=8)
+    model = generated_sources / "convnet.onnx"
+    key = load_manifest(package_models).model("convnet").bucket("b2_16x16").coreml_cache_key
+    started = time.monotonic()
+    first = run_app(model)
+    seconds = time.monotonic() - started
+    assert (first["model"], first["bucket"], first["backend"]) == ("convnet", "b2_16x16", "cpu")
+    assert first["slices"] == 2  # a batch of 4 in the batch-2 bucket
+    assert seconds < 5, f"a cold launch took {seconds:.1f} s: it waited for the compile"
+    assert not cache.entry_published(layout.entry(key))
+    wait_for(lambda: cache.entry_published(layout.entry(key)), 120, "the published entry")
+    (child,) = compile_pids(events)
+    assert child != os.getpid()
+    second = run_app(model)
+    assert (second["bucket"], second["backend"]) == ("b2_16x16", "coreml")
+    assert second["sum"] == pytest.approx(first["sum"], rel=1e-5)
+    assert standin.compiles(events) == 1 and standin.events(events)[-1].split()[0] == "hit"
+
+
 def test_the_compile_command_off_macos_is_one_line_and_exit_2(package_models):
     done = subprocess.run(
         [
@@ -178,6 +241,8 @@ def test_the_compile_command_off_macos_is_one_line_and_exit_2(package_models):
             "-m",
             "retinaface_coreml",
             "compile",
+            "--model",
+            "retinaface",
             "--bucket",
             BUCKET,
             "--models-dir",

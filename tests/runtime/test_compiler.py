@@ -11,8 +11,8 @@ import filelock
 import numpy as np
 import pytest
 
-from retinaface_coreml.packaged import cache, compiler
 from retinaface_coreml.artifacts import load_manifest
+from retinaface_coreml.packaged import cache, compiler
 from retinaface_coreml.packaged.cache import CacheLayout
 from tests.runtime import standin
 from tests.runtime.standin import StandIn

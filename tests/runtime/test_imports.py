@@ -16,7 +16,7 @@ import json, sys
 import cv2
 import retinaface_coreml
 after_import = sorted(sys.modules)
-detector = retinaface_coreml.FaceDetector()
+detector = retinaface_coreml.FaceDetector()  # the models dir: $RETINAFACE_COREML_MODELS_DIR
 faces = detector.detect(cv2.imread({str(FACES_DIR / "faceapi_sample1.jpg")!r}))
 rows, _ = retinaface_coreml.ONNXRetinaFaceDetector().detect_faces(
     cv2.imread({str(FACES_DIR / "skimage_astronaut.png")!r}))
@@ -42,7 +42,28 @@ def test_runtime_imports_no_toolchain_module(package_models) -> None:
     assert [m for m in TOOLCHAIN_ONLY if loaded(result["after_detect"], m)] == []
     # Importing the package is cheap: the cache helpers are imported only when needed.
     assert [m for m in ("platformdirs", "filelock") if loaded(result["after_import"], m)] == []
-    assert loaded(result["after_import"], "onnxruntime")  # sanity: the check sees imports
+    assert loaded(result["after_detect"], "onnxruntime")  # sanity: the check sees imports
+
+
+def test_importing_the_package_loads_none_of_its_machinery() -> None:
+    """``import retinaface_coreml`` loads its errors only: the app classes, the session
+    adapter, the source-model check, the cache and compile modules load on first use."""
+    script = (
+        "import json, sys, retinaface_coreml; before = sorted(sys.modules); "
+        "retinaface_coreml.FaceDetector; retinaface_coreml.install; "
+        "print(json.dumps([before, sorted(sys.modules)]))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    before, after = json.loads(done.stdout.splitlines()[-1])
+    ours = sorted(m for m in before if m.startswith("retinaface_coreml"))
+    assert ours == ["retinaface_coreml", "retinaface_coreml.errors"]
+    assert not any(m == "onnxruntime" or m == "numpy" or m == "cv2" for m in before)
+    # Touching the names loads them: the check sees lazy imports happen.
+    assert {"retinaface_coreml.detector", "retinaface_coreml.packaged.install"} <= set(after)
 
 
 def test_onnx_is_importable_here_so_the_check_can_fail() -> None:

@@ -18,8 +18,9 @@ import onnxruntime
 import pytest
 from click.testing import CliRunner
 
-from retinaface_coreml import cache, coreml
-from retinaface_coreml.artifacts import load_manifest, sha256_file
+from retinaface_coreml import coreml
+from retinaface_coreml.artifacts import Manifest, sha256_file
+from retinaface_coreml.packaged import cache
 from retinaface_coreml_toolchain.cli import cli
 from retinaface_coreml_toolchain.errors import GateFailed
 from retinaface_coreml_toolchain.precompile import SKIPPED, PrecompileRequest, precompile
@@ -153,13 +154,16 @@ def test_the_package_ships_the_cache_where_the_runtime_looks_for_it(built: Path)
     packaged = build_wheel(recipe)
     assert packaged.coreml_cache is True
     assert packaged.wheel.name.startswith("retinaface_coreml-0.1.0-py3-none-macosx_14_0_")
-    manifest = load_manifest(built / "src" / "retinaface_coreml" / "models")
-    key = manifest.bucket("384x640").coreml_cache_key
+    # This build writes schema 1 (the runtime reads schema 2): the runtime's lookups by files.
+    models = built / "src" / "retinaface_coreml" / "models"
+    raw = json.loads((models / "manifest.json").read_text())
+    manifest = Manifest(root=models, models={}, files=raw["files"], raw=raw)
+    key = next(b for b in raw["buckets"] if b["name"] == "384x640")["coreml_cache_key"]
     layout = cache.CacheLayout(
         root=built / "user-cache",
         ort_version=onnxruntime.__version__,
         macos_major="14",
-        digest=coreml.options_digest(manifest.raw["coreml_cache"]["provider_options"]),
+        digest=coreml.options_digest(raw["coreml_cache"]["provider_options"]),
     )
     shipped = cache.matching_shipped(layout, cache.shipped_entries(manifest, key))
     assert shipped is not None and len(shipped.files) == 2

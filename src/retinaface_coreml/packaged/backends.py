@@ -275,6 +275,45 @@ def open_runner(
     return _open_coreml(tgt, bucket, data, context, foreground=backend == "coreml")
 
 
+class Runners(Mapping[str, Runner]):
+    """A target's bucket runners, each opened on first use and kept (thread-safe), by name."""
+
+    def __init__(self, tgt: Target, *, backend: str = "auto") -> None:
+        self.target = tgt
+        self.backend = backend
+        self._opened: dict[str, Runner] = {}
+        self._lock = threading.Lock()
+
+    def open(self, bucket: BucketInfo) -> Runner:
+        """The bucket's runner, opened now (``open_runner``) unless it already is."""
+        runner = self._opened.get(bucket.name)
+        if runner is None:
+            with self._lock:
+                runner = self._opened.get(bucket.name)
+                if runner is None:
+                    runner = open_runner(self.target, bucket, backend=self.backend)
+                    log.debug(
+                        "%s %s ready on %s", self.target.model.name, bucket.name, runner.backend
+                    )
+                    self._opened[bucket.name] = runner
+        return runner
+
+    def adopt(self, opened: Mapping[str, Runner]) -> None:
+        """Keep runners opened elsewhere (``warmup``), unless one is open already."""
+        with self._lock:
+            for name, runner in opened.items():
+                self._opened.setdefault(name, runner)
+
+    def __getitem__(self, name: str) -> Runner:
+        return self._opened[name]
+
+    def __iter__(self):
+        return iter(dict(self._opened))
+
+    def __len__(self) -> int:
+        return len(self._opened)
+
+
 _warned_dirs: set[str] = set()
 
 INSTALL_WAIT = 5.0

@@ -304,18 +304,39 @@ def copy_shipped(manifest: Manifest, shipped: ShippedEntry, target: Path) -> Non
         path.write_bytes(data)
 
 
+def mismatch(layout: CacheLayout, rel: PurePosixPath) -> str:
+    """Why an entry built at ``<ort>/<macos>/<digest>`` does not serve this layout, e.g.
+    ``"other onnxruntime 1.31.0 (here 1.32.0)"`` or ``"newer macOS major 15 (here 14)"``."""
+    ort, macos, digest = (*rel.parts, "", "", "")[:3]
+    why = []
+    if ort != layout.ort_version:
+        why.append(f"other onnxruntime {ort} (here {layout.ort_version})")
+    if digest != layout.digest:
+        why.append(f"other CoreML options {digest} (here {layout.digest})")
+    if macos != layout.macos_major:
+        newer = (
+            macos.isdigit()
+            and layout.macos_major.isdigit()
+            and int(macos) > int(layout.macos_major)
+        )
+        kind = "newer" if newer else "other"
+        why.append(f"{kind} macOS major {macos} (here {layout.macos_major or '?'})")
+    return ", ".join(why) or "same layout"
+
+
 def other_entries(layout: CacheLayout, key: str, shipped: list[ShippedEntry]) -> list[str]:
-    """Where else ``key`` has an entry, e.g. ``["user cache 1.31.0/14/5c0f1b7a9e21"]``."""
+    """Where else ``key`` has an entry and why it does not serve here, e.g.
+    ``["user cache 1.31.0/14/5c0f1b7a9e21 (other onnxruntime 1.31.0 (here 1.32.0))"]``."""
     found = []
     with contextlib.suppress(OSError):
         for path in sorted(layout.root.glob(f"*/*/*/{key}")):
             rel = PurePosixPath(path.relative_to(layout.root).as_posix()).parent
             if rel != layout.relative:
-                found.append(f"user cache {rel}")
+                found.append(f"user cache {rel} ({mismatch(layout, rel)})")
     for entry in shipped:
         rel = entry.relative.parent.relative_to(SHIPPED_DIR)
         if rel != layout.relative:
-            found.append(f"shipped {rel}")
+            found.append(f"shipped {rel} ({mismatch(layout, PurePosixPath(rel))})")
     return found
 
 

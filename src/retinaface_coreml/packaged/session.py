@@ -121,8 +121,7 @@ class InferenceSession(_OrtSession):
         self._source_args = (path_or_bytes, sess_options)
         self._source_lock = threading.Lock()
         self._source_open = False
-        self._runners: dict[str, backends.Runner] = {}
-        self._runners_lock = threading.Lock()
+        self._runners = backends.Runners(self._plan.target, backend=self._plan.backend)
         self._broken: str | None = None
         log.info(
             "%s: served from the package (%s)",
@@ -201,12 +200,12 @@ class InferenceSession(_OrtSession):
             return self._run_source(output_names, input_feed, run_options)
         try:
             if bucket is not None:
-                runner = self._runner(bucket)
+                runner = self._runners.open(bucket)
                 outputs = runner.run(input_feed, run_options)
                 served = Served(bucket=bucket.name, backend=runner.backend)
             else:
                 bucket, size = slices
-                runner = self._runner(bucket)
+                runner = self._runners.open(bucket)
                 count = next(iter(shapes.values()))[0]
                 parts = [
                     runner.run({k: v[i : i + size] for k, v in input_feed.items()}, run_options)
@@ -292,18 +291,6 @@ class InferenceSession(_OrtSession):
             model.name,
             inputs,
         )
-
-    def _runner(self, bucket: BucketInfo) -> backends.Runner:
-        runner = self._runners.get(bucket.name)
-        if runner is None:
-            with self._runners_lock:
-                runner = self._runners.get(bucket.name)
-                if runner is None:
-                    runner = backends.open_runner(
-                        self._plan.target, bucket, backend=self._plan.backend
-                    )
-                    self._runners[bucket.name] = runner
-        return runner
 
     def _run_source(self, output_names, input_feed, run_options) -> list[Any]:
         self._open_source()
