@@ -94,7 +94,9 @@ def test_add_then_build_puts_every_model_in_one_wheel(project: Path, sources) ->
     from retinaface_coreml.artifacts import load_manifest
 
     models_dir = project / "src" / "retinaface_coreml" / "models"
-    assert [b.name for b in load_manifest(models_dir).model("retinaface").buckets] == ["384x640"]
+    read = load_manifest(models_dir)
+    assert [b.name for b in read.detector_model().buckets] == ["384x640"]
+    assert read.model("dynbatch").batch_independent
 
 
 def test_an_op_only_newer_ort_builds_fails_the_gate_until_stated(project: Path, sources) -> None:
