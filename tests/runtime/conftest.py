@@ -42,7 +42,9 @@ def generated_sources(schema2_dirs: tuple[Path, Path]) -> Path:
     return schema2_dirs[1]
 
 
-@pytest.fixture(scope="session", autouse=True)
+# Package scope: the variable must be gone before the toolchain's tests start processes from an
+# installed wheel, which would otherwise serve this directory instead of their own.
+@pytest.fixture(scope="package", autouse=True)
 def _serve_package_models(package_models: Path) -> Iterator[None]:
     old = os.environ.get(MODELS_ENV)
     os.environ[MODELS_ENV] = str(package_models)

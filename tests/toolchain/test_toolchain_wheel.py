@@ -164,7 +164,7 @@ def test_the_fresh_venv_has_no_runtime_and_no_build_only_dependency(ci_venv) -> 
 @pytest.mark.parametrize(
     ("model", "code", "stderr"),
     [
-        ("models/build/retinaface/640x640.onnx", 0, ""),
+        ("models/build/retinaface/buckets/640x640.onnx", 0, ""),
         ("weights/retinaface_mobilenet025.onnx", 1, "4 partitions, above 1"),
         ("not-onnx", 2, "model.onnx: onnxruntime cannot load it"),
         (None, 2, "model.onnx: no such model file"),
@@ -193,7 +193,7 @@ def test_the_readme_step_gates_with_exit_codes(
 @pytest.mark.slow
 def test_the_wheel_carries_the_coverage_page_assets(ci_venv, tmp_path: Path) -> None:
     page = tmp_path / "page.html"
-    bucket = ROOT / "models" / "build" / "retinaface" / "640x640.onnx"
+    bucket = ROOT / "models" / "build" / "retinaface" / "buckets" / "640x640.onnx"
     proc = subprocess.run(
         ["retinaface-coreml-toolchain", "coverage", str(bucket), "--format", "mlprogram",
          "--html", str(page)],
