@@ -1,7 +1,11 @@
 """`make zoo`'s proof (issue 14 item 5): the built wheel serves app-style code, unmodified.
 
 ``python -m zoo.proof [--models retinaface,mtl,star] [--recipe-dir zoo/recipes] [--wheel W]
-[--root .] [--out models/zoo]`` (toolchain venv, after the wheel is built). Steps:
+[--root .] [--out models/zoo] [--check-recipes]`` (toolchain venv, after the wheel is built):
+
+0. with ``--check-recipes``, ``toolchain add`` runs again on each ``kind = "path"`` recipe's
+   source (its buckets, gate and format as options) into a scratch folder, and the recipe must
+   equal what it writes, byte for byte (RetinaFace's own recipe is not one ``add`` writes);
 
 1. the wheel (the one in ``dist/``) goes alone into a fresh venv (``python -m venv``,
    ``pip install WHEEL``);
@@ -24,6 +28,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,6 +92,7 @@ class ModelProof:
     metadata_equal: bool
     format: str  # the CoreML model format the partitions are predicted for, e.g. "mlprogram"
     partitions: dict[str, dict[str, Any] | None]  # "served 1.23", "source 1.23"... -> figures
+    recipe: str | None  # "toolchain add": add writes it byte for byte now; None: not checked
     failures: list[str]
 
 
@@ -164,6 +170,78 @@ def make_input(case: Case) -> np.ndarray:
     """Seeded uniform random tensor of the bucket's shape in the recipe's range."""
     rng = np.random.default_rng(case.seed)
     return rng.uniform(case.low, case.high, case.shape).astype(_FLOATS[case.dtype])
+
+
+# --- the recipes: what `toolchain add` writes from the sources ---------------------------------
+
+
+def add_command(recipe: Any, source: Path) -> list[str]:
+    """The ``toolchain add`` line that writes ``recipe`` again from ``source``."""
+    command = ["add", recipe.name, str(source)]
+    for bucket in recipe.buckets:
+        for name, shape in bucket.inputs.items():
+            command += ["--input", f"{name}={','.join(map(str, shape))}"]
+    command += ["--max-partitions", str(recipe.gate.limits.max_partitions),
+                "--format", recipe.coreml_options["ModelFormat"].lower()]  # fmt: skip
+    for version in recipe.gate.ort_versions:
+        command += ["--ort-version", version]
+    if recipe.batch_independent:
+        command.append("--batch-independent")
+    return command
+
+
+def _scratch_project(root: Path, folder: Path, source: Path) -> Path:
+    """A project in ``folder`` (root's pyproject.toml, an empty models/) holding ``source`` at
+    the same path relative to it (a hard link), so ``add`` writes the recipe's path unchanged and
+    refuses no name the real project already has. Returns the source as ``add`` is given it."""
+    (folder / "models").mkdir()
+    shutil.copy(root / "pyproject.toml", folder / "pyproject.toml")
+    try:
+        relative = source.resolve().relative_to(root)
+    except ValueError:
+        return source.resolve()  # outside the project: the recipe holds the absolute path
+    (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, folder / relative)
+    except OSError:
+        shutil.copy(source, folder / relative)
+    return relative
+
+
+def recipe_origins(root: Path, models: tuple[str, ...], recipe_dirs: tuple[Path, ...]) -> dict:
+    """Per model: ``"toolchain add"`` when ``toolchain add`` run now on the recipe's source
+    writes the recipe byte for byte; else why not (a recipe of another kind, or the diff)."""
+    import difflib
+
+    from retinaface_coreml_toolchain.recipe import select_recipes
+
+    origins = {}
+    scratch = root / "models" / "build"  # git-ignored, and on the sources' file system
+    scratch.mkdir(parents=True, exist_ok=True)
+    for recipe in select_recipes(root, models, tuple(root / d for d in recipe_dirs)):
+        if recipe.source.kind != "path" or recipe.detector is not None:
+            origins[recipe.name] = f"own ({recipe.source.kind} source, detector recipe)"
+            continue
+        with tempfile.TemporaryDirectory(dir=scratch, prefix="proof-add-") as folder:
+            source = _scratch_project(root, Path(folder), recipe.source.path)
+            command = add_command(recipe, source)
+            log.info("toolchain %s", " ".join(command))
+            done = subprocess.run(
+                [sys.executable, "-m", "retinaface_coreml_toolchain", *command],
+                cwd=folder, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            written = Path(folder) / "models" / f"{recipe.name}.toml"
+            if done.returncode != 0 or not written.is_file():
+                origins[recipe.name] = f"toolchain add failed: {done.stderr.strip()[-300:]}"
+                continue
+            theirs = written.read_text()
+        ours = recipe.path.read_text()
+        if ours == theirs:
+            origins[recipe.name] = "toolchain add"
+        else:
+            diff = difflib.unified_diff(theirs.splitlines(), ours.splitlines(), lineterm="", n=0)
+            origins[recipe.name] = "differs from toolchain add: " + " ".join(list(diff)[3:7])
+    return origins
 
 
 # --- the fresh venv and the app -------------------------------------------------------------
@@ -276,7 +354,12 @@ def _load(path: str) -> list[np.ndarray]:
 
 
 def prove(
-    *, wheel: Path, manifest: dict[str, Any], selected: list[Case], work: Path
+    *,
+    wheel: Path,
+    manifest: dict[str, Any],
+    selected: list[Case],
+    work: Path,
+    origins: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole record: the venv's facts, and one ``ModelProof`` per model."""
     python = fresh_venv(wheel, work)
@@ -327,6 +410,9 @@ def prove(
                 )
             partitions[f"served {version}"] = figures
             partitions[f"source {version}"] = source_partitions(case.source, version, model_format)
+        origin = (origins or {}).get(case.name)
+        if origin is not None and origin != "toolchain add" and not origin.startswith("own "):
+            failures.append(f"recipe {origin}")
         proofs.append(
             ModelProof(
                 name=case.name,
@@ -339,6 +425,7 @@ def prove(
                 metadata_equal=judgement.metadata_equal,
                 format=model_format,
                 partitions=partitions,
+                recipe=origin,
                 failures=failures,
             )
         )
@@ -380,8 +467,12 @@ def render(record: dict[str, Any]) -> str:
     for proof in record["models"]:
         served = proof["last_served"] or {}
         worst = max(proof["max_rel_diff"].values(), default=float("nan"))
+        recipe = proof["recipe"]
         cells = [
             proof["name"],
+            "not checked"
+            if recipe is None
+            else (f"= `{recipe}`" if recipe == "toolchain add" else recipe),
             "x".join(map(str, proof["shape"])),
             f"`{proof['packaged_model']}`",
             f"{served.get('bucket')}, {served.get('backend')}",
@@ -404,7 +495,8 @@ def render(record: dict[str, Any]) -> str:
         "nodes in P partitions, MAC share on CoreML, in the model's CoreML format "
         f"({', '.join(sorted({p['format'] for p in record['models']}))}), predicted by "
         "`toolchain coverage` (served bucket: the manifest's figures; source file: "
-        "`toolchain coverage SOURCE --ort-version V --format F --json`).",
+        "`toolchain coverage SOURCE --ort-version V --format F --json`). Recipe: "
+        "`= toolchain add` when `toolchain add` run again on the source writes it byte for byte.",
     ]
     lines += [f"FAIL: {f}" for f in record["venv_failures"]]
     return "\n".join(lines)
@@ -431,6 +523,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--wheel", type=Path, help="Default: the one wheel in ROOT/dist.")
     parser.add_argument("--out", type=Path, help="Default: ROOT/models/zoo.")
+    parser.add_argument(
+        "--check-recipes",
+        action="store_true",
+        help="Run `toolchain add` on each source again; the recipe must equal it.",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     from retinaface_coreml_toolchain.files import write_bytes, write_json
@@ -441,9 +538,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wheel = args.wheel or find_wheel(root / "dist")
         manifest = read_manifest(wheel)
-        selected = cases(root, tuple(args.models.split(",")), recipe_dirs, manifest)
+        models = tuple(args.models.split(","))
+        selected = cases(root, models, recipe_dirs, manifest)
+        origins = recipe_origins(root, models, recipe_dirs) if args.check_recipes else None
         with tempfile.TemporaryDirectory(prefix="zoo-proof-") as work:
-            record = prove(wheel=wheel, manifest=manifest, selected=selected, work=Path(work))
+            record = prove(
+                wheel=wheel, manifest=manifest, selected=selected, work=Path(work), origins=origins
+            )
     except ProofError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

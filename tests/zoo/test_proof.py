@@ -29,7 +29,9 @@ def test_the_proof_passes_on_a_packaged_model_and_says_what_served(
     assert built.exit_code == 0, built.output
     out = tmp_path / "out"
 
-    code = proof.main(["--root", str(project), "--models", "convnet", "--out", str(out)])
+    code = proof.main(
+        ["--root", str(project), "--models", "convnet", "--out", str(out), "--check-recipes"]
+    )
 
     table = capsys.readouterr().out
     assert code == 0, table
@@ -40,6 +42,7 @@ def test_the_proof_passes_on_a_packaged_model_and_says_what_served(
     assert "cpu: no CoreML EP in this onnxruntime; no CoreML figure claimed" in table
     (model,) = record["models"]
     assert model["packaged_model"] == "convnet" and model["failures"] == []
+    assert model["recipe"] == "toolchain add"
     assert model["last_served"] == {"bucket": "1x3x16x16", "backend": "cpu", "slices": 1}
     assert list(model["max_rel_diff"]) == ["y"] and model["max_rel_diff"]["y"] <= 1e-4
     assert model["metadata_equal"] and model["format"] == "mlprogram"
@@ -54,7 +57,15 @@ def test_the_proof_passes_on_a_packaged_model_and_says_what_served(
             "nodes_in_graph": 5, "nodes_supported": 5, "partitions": 1, "mac_share": 1.0,
         }  # fmt: skip
     row = next(line for line in table.splitlines() if line.startswith("| convnet |"))
-    assert "| 1x3x16x16 | `convnet` | 1x3x16x16, cpu | 1 |" in row and row.endswith("| pass |")
+    assert "| = `toolchain add` | 1x3x16x16 | `convnet` | 1x3x16x16, cpu | 1 |" in row
+    assert row.endswith("| pass |")
+
+    recipe = project / "models" / "convnet.toml"
+    recipe.write_text(recipe.read_text().replace("count = 2", "count = 3"))
+    origins = proof.recipe_origins(project, ("retinaface", "convnet"), ())
+    assert origins["retinaface"] == "own (pypi-embedded source, detector recipe)"
+    assert origins["convnet"] == "differs from toolchain add: -count = 2 +count = 3", origins
+    assert not list((project / "models" / "build").glob("proof-add-*"))  # scratch removed
 
     lacking = proof.main(["--root", str(project), "--models", "retinaface", "--out", str(out)])
     assert lacking == 2
