@@ -453,6 +453,7 @@ def render(record: dict[str, Any]) -> str:
     )
     head = [
         "model",
+        "recipe",
         "input",
         "`packaged_model`",
         f"`last_served`: {backend}",
