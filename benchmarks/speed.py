@@ -8,8 +8,8 @@ each per round, the order rotating every round. Before every timed call the proc
 and on a 2-core machine the previous contender's spinning would otherwise be billed to the next.
 
 Our split into preprocess / inference / postprocess is timed separately (in the same rounds) by
-calling the functions ``FaceDetector.detect`` calls, in its order, on a runner opened by the same
-``backends.open_runner``; the script checks that this reproduces ``detect``'s faces.
+calling the functions ``FaceDetector.detect`` calls, in its order, on the detector's own bucket
+runner (``bucket_for``, ``runner``); the script checks that this reproduces ``detect``'s faces.
 Run: ``python -m benchmarks.speed [--rounds-1080p N] [--rounds-photo N]``.
 """
 
@@ -38,10 +38,8 @@ from benchmarks.common import (
     verdict,
 )
 from retinaface_coreml import FaceDetector
-from retinaface_coreml.buckets import resolve_bucket
 from retinaface_coreml.decode import Detections, decode, prior_boxes
 from retinaface_coreml.faces import Face, faces_from
-from retinaface_coreml.packaged import backends
 from retinaface_coreml.preprocess import check_image, letterbox
 
 SPEEDUP_TARGET = 4.0
@@ -55,37 +53,32 @@ class SplitDetector:
     """``FaceDetector.detect`` unrolled into its three timed parts (same functions, same order)."""
 
     def __init__(self, detector: FaceDetector) -> None:
-        self.packaged = detector.model
-        self.target = backends.target(detector.manifest, detector.model)
-        self.model = detector.info
+        self.detector = detector
+        self.info = detector.info
         self.score_threshold = detector.score_threshold
         self.nms_threshold = detector.nms_threshold
-        self.backend = detector.requested_backend
-        self._runners: dict[str, backends.Runner] = {}
+        self._opened: set[str] = set()
 
     def detect(self, image: np.ndarray) -> tuple[float, float, float, list[Face]]:
         """Seconds spent in preprocess, inference and postprocess, and the faces."""
         t0 = time.perf_counter()
         image = check_image(image)
-        height, width = image.shape[:2]
-        bucket = resolve_bucket(self.packaged, "auto", height, width)
-        runner = self._runners.get(bucket.name)
-        if runner is None:  # opened once per bucket, during warm-up
-            runner = self._runners[bucket.name] = backends.open_runner(
-                self.target, bucket, backend=self.backend
-            )
+        bucket = self.detector.bucket_for(*image.shape[:2])
+        runner = self.detector.runner(bucket)
+        if bucket.name not in self._opened:  # opened once per bucket, during warm-up
+            self._opened.add(bucket.name)
             t0 = time.perf_counter()
-        tensor, box = letterbox(image, bucket.height, bucket.width, self.model.mean_bgr)
+        tensor, box = letterbox(image, bucket.height, bucket.width, self.info.mean_bgr)
         t1 = time.perf_counter()
-        loc, conf, landmarks = (output[0] for output in runner.run({self.model.input: tensor}))
+        loc, conf, landmarks = (output[0] for output in runner.run({self.info.input: tensor})[:3])
         t2 = time.perf_counter()
-        priors = prior_boxes(bucket.height, bucket.width, self.model.strides, self.model.min_sizes)
+        priors = prior_boxes(bucket.height, bucket.width, self.info.strides, self.info.min_sizes)
         found = decode(
             loc,
             conf,
             landmarks,
             priors,
-            variance=self.model.variance,
+            variance=self.info.variance,
             score_threshold=self.score_threshold,
             nms_threshold=self.nms_threshold,
         ).scaled(box.scale_x, box.scale_y)
@@ -148,7 +141,7 @@ def time_frame(
         )
     times = FrameTimes(
         size=f"{image.shape[1]}x{image.shape[0]}",
-        bucket=resolve_bucket(split.manifest, "auto", *image.shape[:2]).name,
+        bucket=split.detector.bucket_for(*image.shape[:2]).name,
         calls={name: [] for name, _ in timed if name != "split"},
     )
     for r in range(rounds):

@@ -23,24 +23,7 @@ from retinaface_coreml_toolchain.package import build_wheel
 from retinaface_coreml_toolchain.precompile import precompile
 from retinaface_coreml_toolchain.recipe import load_recipe
 from tests.runtime import standin
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _project(folder: Path) -> Path:
-    """The parts of the checkout the precompile and package steps read."""
-    build = folder / "models" / "build"
-    build.mkdir(parents=True)
-    shutil.copy(ROOT / "models" / "retinaface.toml", folder / "models")
-    for name in ("source.json", "simplify.json", "validation.json"):
-        shutil.copy(ROOT / "models" / "build" / name, build)
-    shutil.copytree(ROOT / "models" / "build" / "retinaface", build / "retinaface")
-    shutil.copytree(ROOT / "models" / "build" / "coverage", build / "coverage")
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, folder)
-    ignore = shutil.ignore_patterns("models", "__pycache__", "*.egg-info")
-    shutil.copytree(ROOT / "src", folder / "src", ignore=ignore)
-    return folder
+from tests.toolchain.conftest import copy_build, make_project
 
 
 def main() -> None:
@@ -48,7 +31,7 @@ def main() -> None:
     parser.add_argument("--releases", nargs="+", default=["1.23.2", "1.30.0", "1.32.0"])
     releases = parser.parse_args().releases
     with tempfile.TemporaryDirectory() as tmp:
-        project = _project(Path(tmp) / "project")
+        project = copy_build(make_project(Path(tmp) / "project"))
         recipe = load_recipe(project / "models" / "retinaface.toml")
         entries = Path(tmp) / "entries"
         entries.mkdir()
@@ -58,14 +41,15 @@ def main() -> None:
                     monkeypatch, entries / "events", ort_version=ort, compile_seconds=0.3
                 )
                 precompile(recipe)
-            shutil.copytree(recipe.build_dir / "coreml", entries / ort / "coreml")
-            shutil.copy(recipe.build_dir / "precompile.json", entries / ort)
+            # One macOS job's upload, laid out as models/build/ (ci.yml's entries step).
+            shutil.copytree(recipe.build_dir / "coreml", entries / ort / recipe.name / "coreml")
+            shutil.copy(recipe.build_dir / "precompile.json", entries / ort / recipe.name)
         (recipe.build_dir / "precompile.json").unlink()
         shutil.rmtree(recipe.build_dir / "coreml")
         sizes = [build_wheel(recipe).wheel.stat().st_size]
         for n in range(1, len(releases) + 1):
             sources = tuple(entries / ort for ort in releases[:n])
-            merge_caches(recipe, MergeRequest(sources=sources), env=os.environ)
+            merge_caches([recipe], MergeRequest(sources=sources), env=os.environ)
             sizes.append(build_wheel(recipe).wheel.stat().st_size)
     buckets = len(recipe.buckets)
     print(f"runtime wheel size, {buckets} buckets, stand-in entries (not Core ML's real size)")

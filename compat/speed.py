@@ -49,18 +49,15 @@ class SpeedRow:
         return self.ms[APP] / self.ms[contender]
 
 
-def contenders(
-    app: ModuleType, ours: ModuleType, model: Path
-) -> tuple[dict[str, Callable], dict[str, str]]:
-    """Name to a one-frame call, each detector built once (the app's prints swallowed), and the
-    construction error of each contender that could not be built."""
+def makers(app: ModuleType, ours: ModuleType, model: Path) -> dict[str, Callable[[], Callable]]:
+    """Name to a function that builds that contender and returns its one-frame call."""
 
     def app_default_threads() -> Callable:
         detector = app.ONNXRetinaFaceDetector(str(model))
         detector.session = onnxruntime.InferenceSession(str(model), providers=[CPU_EP])
         return detector.detect_faces
 
-    makers: dict[str, Callable[[], Callable]] = {
+    return {
         APP: lambda: app.ONNXRetinaFaceDetector(str(model)).detect_faces,
         APP_THREADS: app_default_threads,
         DROP_IN: lambda: ours.ONNXRetinaFaceDetector(str(model)).detect_faces,
@@ -68,8 +65,15 @@ def contenders(
             ours.FaceDetector(backend="cpu", score_threshold=0.02, nms_threshold=0.4).detect
         ),
     }
+
+
+def contenders(
+    app: ModuleType, ours: ModuleType, model: Path
+) -> tuple[dict[str, Callable], dict[str, str]]:
+    """Name to a one-frame call, each detector built once (the app's prints swallowed), and the
+    construction error of each contender that could not be built."""
     calls, errors = {}, {}
-    for name, make in makers.items():
+    for name, make in makers(app, ours, model).items():
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 calls[name] = make()

@@ -1,8 +1,8 @@
 """Runtime fixtures: the packaged models as a schema-2 models dir, a detector on them, a
 tampered copy of them.
 
-``make models`` still writes schema 1 on this branch; ``package_models`` is a schema-2 copy of
-it (tests/runtime/schema2.py) with two generated models packaged beside RetinaFace, and every
+``package_models`` is a copy of what ``make models`` built (manifest schema 2) with two
+generated models packaged beside RetinaFace (tests/runtime/schema2.py), and every
 runtime test (and each process it starts) serves that directory through
 ``RETINAFACE_COREML_MODELS_DIR``.
 """

@@ -1,13 +1,13 @@
-"""Schema-2 models directories for the runtime's tests (docs/manifest.md), until the build
-writes schema 2 itself.
+"""Schema-2 models directories for the runtime's tests (docs/manifest.md).
 
-* ``convert`` turns today's build output (schema 1, RetinaFace only) into a schema-2 copy, with
-  the source's NodeArgs read from a CPU session on the source file, as the build will record.
+* ``convert`` copies the build's output (``make models``: RetinaFace, manifest schema 2).
 * ``add_generated`` packages small generated ONNX models beside it, with real bucket files:
   ``convnet`` (a conv net, dynamic batch, batch items independent) and ``twoinputs`` (two
   inputs, two outputs, batch items not independent).
 
-Everything here is test scaffolding: the runtime only reads what this writes.
+The generated models are packaged here rather than by ``toolchain build`` so that the runtime
+suite also runs in ``make test-ort130``'s venv, which has no toolchain; their records follow
+docs/manifest.md, and tests/toolchain/test_any_model.py checks what the real build writes.
 """
 
 from __future__ import annotations
@@ -38,66 +38,6 @@ def node_records(model: bytes | str | Path) -> tuple[list[dict], list[dict]]:
     return records(session.get_inputs()), records(session.get_outputs())
 
 
-def _source_file(sha256: str, given: Path | None = None) -> Path:
-    for path in [*([given] if given else []), *sorted((ROOT / "weights").glob("*.onnx"))]:
-        if hashlib.sha256(path.read_bytes()).hexdigest() == sha256:
-            return path
-    raise FileNotFoundError(f"no file in {ROOT / 'weights'} has the source sha256 {sha256[:12]}")
-
-
-def _retinaface_record(
-    raw: dict[str, Any], given: Path | None = None
-) -> tuple[dict[str, Any], Path]:
-    m = raw["model"]
-    source = _source_file(m["source_sha256"], given)
-    inputs, outputs = node_records(source)
-    cache = raw.get("coreml_cache") or {}
-    options = dict(cache.get("provider_options") or coreml.DEFAULT_OPTIONS)
-    digest = coreml.options_digest(options)
-    shipped = []
-    if cache.get("entries"):
-        shipped.append(
-            {
-                "ort_version": cache.get("ort_version"),
-                "macos_major": cache.get("macos_major"),
-                "options_digest": digest,
-                "entries": cache["entries"],
-            }
-        )
-    record = {
-        "name": m["name"],
-        "source": {"sha256": m["source_sha256"], "size": source.stat().st_size, "origin": "test"},
-        "inputs": inputs,
-        "outputs": outputs,
-        "batch_independent": False,
-        "buckets": [
-            {
-                "name": b["name"],
-                "file": b["file"],
-                "inputs": {m["input"]: [1, 3, int(b["height"]), int(b["width"])]},
-                "coreml_cache_key": b["coreml_cache_key"],
-                "full_resolution": bool(b.get("full_resolution", False)),
-            }
-            for b in raw["buckets"]
-        ],
-        "coreml": {"provider_options": options, "options_digest": digest},
-        "coreml_cache": shipped,
-        "precompile": {"status": "skipped", "reason": cache.get("reason", "")},
-        "validation": raw.get("validation", {}),
-        "coverage": raw.get("coverage", {}),
-        "detector": {
-            "kind": "retinaface",
-            "input": m["input"],
-            "outputs": list(m["outputs"]),
-            "mean_bgr": m["mean_bgr"],
-            "strides": m["strides"],
-            "min_sizes": m["min_sizes"],
-            "variance": m["variance"],
-        },
-    }
-    return record, source
-
-
 def write_manifest(folder: Path, models: dict[str, dict[str, Any]], versions: dict) -> Path:
     """Write ``folder/manifest.json`` (schema 2) over every file now in ``folder``."""
     manifest = {
@@ -110,20 +50,14 @@ def write_manifest(folder: Path, models: dict[str, dict[str, Any]], versions: di
     return folder
 
 
-def convert(
-    schema1: Path, target: Path, *, generated: Path | None = None, source: Path | None = None
-) -> Path:
-    """A schema-2 copy of a schema-1 models dir at ``target``; with ``generated`` (a folder for
-    their sources), the generated models are packaged beside RetinaFace. ``source``: the file
-    the build was made from, when it is not in weights/."""
-    raw = json.loads((schema1 / MANIFEST_NAME).read_text())
-    if raw.get("schema_version") == 2:
-        shutil.copytree(schema1, target)
-        models = raw["models"]
-    else:
-        shutil.copytree(schema1, target, ignore=shutil.ignore_patterns(MANIFEST_NAME))
-        record, _ = _retinaface_record(raw, source)
-        models = {record["name"]: record}
+def convert(built: Path, target: Path, *, generated: Path | None = None) -> Path:
+    """A copy of the build's models dir (schema 2) at ``target``; with ``generated`` (a folder
+    for their sources), the generated models are packaged beside the built ones."""
+    raw = json.loads((built / MANIFEST_NAME).read_text())
+    if raw.get("schema_version") != 2:
+        raise ValueError(f"{built}: manifest schema {raw.get('schema_version')}; run `make models`")
+    shutil.copytree(built, target)
+    models = raw["models"]
     if generated is not None:
         models.update(add_generated(target, generated))
     return write_manifest(target, models, raw.get("versions", {}))

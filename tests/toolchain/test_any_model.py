@@ -11,60 +11,13 @@ import json
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from retinaface_coreml_toolchain.cli import cli
 from retinaface_coreml_toolchain.recipe import load_recipe
-
-
-def _conv_model(path: Path, *, batch: int | str = 1, middle: str = "Relu", size: int = 16) -> Path:
-    """x [batch, 3, size, size] -> Conv -> middle -> Conv -> Relu -> Conv -> y, opset 17."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(7)
-    inits, nodes, prev = [], [], "x"
-    for i, (cin, cout) in enumerate([(3, 8), (8, 8), (8, 4)]):
-        w = numpy_helper.from_array(
-            rng.standard_normal((cout, cin, 3, 3)).astype(np.float32) * 0.2, f"w{i}"
-        )
-        b = numpy_helper.from_array(rng.standard_normal(cout).astype(np.float32) * 0.1, f"b{i}")
-        inits += [w, b]
-        nodes.append(
-            helper.make_node(
-                "Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], name=f"conv{i}", pads=[1] * 4
-            )
-        )
-        prev = f"c{i}"
-        if i < 2:
-            op = middle if i == 0 else "Relu"
-            nodes.append(helper.make_node(op, [prev], [f"a{i}"], name=f"{op.lower()}{i}"))
-            prev = f"a{i}"
-    nodes[-1].output[0] = "y"
-    graph = helper.make_graph(
-        nodes,
-        path.stem,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, size, size])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 4, size, size])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
-
-
-def _only_bucket(project: Path, name: str) -> None:
-    """Cut RetinaFace's recipe down to one bucket: the build stays real but small."""
-    path = project / "models" / "retinaface.toml"
-    text = path.read_text()
-    head, rest = text.split("[[buckets]]", 1)
-    tail = rest[rest.index("[validate]") :]
-    h, w = name.split("x")
-    bucket = f'[[buckets]]\nname = "{name}"\ninputs = {{ input = [1, 3, {h}, {w}] }}\n\n'
-    path.write_text(head + bucket + tail)
+from tests.toolchain.conftest import only_buckets
+from tests.toolchain.generated import conv_model
 
 
 def run(project: Path, *args: str):
@@ -75,9 +28,9 @@ def run(project: Path, *args: str):
 def sources(project: Path) -> dict[str, Path]:
     folder = project / "weights"
     return {
-        "convnet": _conv_model(folder / "convnet.onnx"),
-        "dynbatch": _conv_model(folder / "dynbatch.onnx", batch="N", size=8),
-        "softplus": _conv_model(folder / "softplus.onnx", middle="Softplus", size=8),
+        "convnet": conv_model(folder / "convnet.onnx"),
+        "dynbatch": conv_model(folder / "dynbatch.onnx", batch="N", size=8),
+        "softplus": conv_model(folder / "softplus.onnx", middle="Softplus", size=8),
     }
 
 
@@ -102,7 +55,7 @@ def test_add_then_build_puts_every_model_in_one_wheel(project: Path, sources) ->
     ]
     assert recipe.batch_independent and recipe.source.path == sources["dynbatch"]
 
-    _only_bucket(project, "384x640")
+    only_buckets(project, ("384x640",))
     built = run(project, "build", "--models", "retinaface,convnet,dynbatch", "--json")
     assert built.exit_code == 0, built.output
     wheel = Path(json.loads(built.output)["package"]["wheel"])
@@ -141,7 +94,9 @@ def test_add_then_build_puts_every_model_in_one_wheel(project: Path, sources) ->
     from retinaface_coreml.artifacts import load_manifest
 
     models_dir = project / "src" / "retinaface_coreml" / "models"
-    assert [b.name for b in load_manifest(models_dir).buckets] == ["384x640"]
+    read = load_manifest(models_dir)
+    assert [b.name for b in read.detector_model().buckets] == ["384x640"]
+    assert read.model("dynbatch").batch_independent
 
 
 def test_an_op_only_newer_ort_builds_fails_the_gate_until_stated(project: Path, sources) -> None:
@@ -217,7 +172,7 @@ def test_a_bad_recipe_is_one_line_naming_file_and_key(project: Path, sources, ed
     recipe = project / "models" / "convnet.toml"
     recipe.write_text(edit(recipe.read_text()))
     if expected == "source.sha256: ":
-        _conv_model(sources["convnet"], size=12)  # the pinned source changed
+        conv_model(sources["convnet"], size=12)  # the pinned source changed
     result = run(project, "build", "--models", "convnet")
     assert result.exit_code == 2, result.output
     (line,) = result.output.strip().splitlines()

@@ -2,24 +2,22 @@
 
 The stand-in's "compiled" model is the bucket model as a float16 device computes it (weights
 rounded to float16, every tensor stored as float16 between nodes) or worse; the recipe, the
-bucket models, the photos, the CPU reference, the decoder and the record are real. No figure
-here is a CoreML figure.
+bucket models, the photos, the CPU reference, the decoder and the record are real. RetinaFace is
+compared face by face; a generated non-detector model output by output on its validation
+inputs. No figure here is a CoreML figure.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from retinaface_coreml.decode import Detections
-from retinaface_coreml_toolchain.coreml_gate import (
-    CoremlTolerance,
-    check_outputs,
-    load_tolerance,
-)
+from retinaface_coreml_toolchain.coreml_gate import check_outputs
 from retinaface_coreml_toolchain.coreml_numerics import (
     FaceFigures,
     FaceTolerance,
@@ -29,8 +27,10 @@ from retinaface_coreml_toolchain.coreml_numerics import (
 )
 from retinaface_coreml_toolchain.errors import RecipeError
 from retinaface_coreml_toolchain.precompile import PrecompileRequest, precompile
-from retinaface_coreml_toolchain.recipe import load_recipe
+from retinaface_coreml_toolchain.recipe import CoremlTolerance, load_recipe
+from retinaface_coreml_toolchain.validate import _session, validation_feeds
 from tests.runtime import standin
+from tests.toolchain.conftest import add_convnet
 
 BUCKETS = ("384x640", "1280x720")
 
@@ -39,7 +39,7 @@ def _precompile(built: Path, monkeypatch, tmp_path: Path, weight_bits: int):
     standin.activate(monkeypatch, tmp_path / "events", compile_seconds=1.0, weight_bits=weight_bits)
     recipe = load_recipe(built / "models" / "retinaface.toml")
     result = precompile(recipe, PrecompileRequest(buckets=BUCKETS))
-    record = json.loads((built / "models" / "build" / "precompile.json").read_text())
+    record = json.loads((recipe.build_dir / "precompile.json").read_text())
     assert record == result.to_dict()
     return result, record
 
@@ -59,7 +59,7 @@ def test_float16_outputs_within_tolerance_are_shipped(built: Path, monkeypatch, 
         assert lost <= numerics["borderline"] <= 1
         assert numerics["unmatched"] == 0 and numerics["min_iou"] >= FaceTolerance().min_iou
     for entry in result.entries:
-        assert (built / "models" / "build" / entry.dir).is_dir()
+        assert (built / "models" / "build" / "retinaface" / entry.dir).is_dir()
 
 
 def test_outputs_beyond_tolerance_are_refused_with_the_reason(
@@ -78,24 +78,110 @@ def test_outputs_beyond_tolerance_are_refused_with_the_reason(
         )
     assert "2 refused by the numerical gate" in record["summary"]
     # Not staged: the published cache holds no entry directory at all.
-    cache = built / "models" / "build" / "coreml"
+    cache = built / "models" / "build" / "retinaface" / "coreml"
     assert not [p for p in cache.rglob("*") if p.is_file()]
 
 
 def test_the_recipe_sets_the_tolerance_and_unknown_keys_are_refused(built: Path) -> None:
     path = built / "models" / "retinaface.toml"
-    recipe = load_recipe(path)
-    assert load_tolerance(recipe) == CoremlTolerance()
+    assert load_recipe(path).coreml_tolerance == CoremlTolerance()
     original = path.read_text()
-    path.write_text(original + "\n[coreml_tolerance]\nmin_iou = 0.95\nrtol = 0.01\n")
-    tolerance = load_tolerance(recipe)
-    assert tolerance.faces.min_iou == 0.95 and tolerance.rtol == 0.01
+    path.write_text(original + "\n[coreml_tolerance]\nmin_iou = 0.95\n")
+    tolerance = load_recipe(path).coreml_tolerance
+    assert tolerance.faces.min_iou == 0.95 and tolerance.rtol == CoremlTolerance().rtol
     assert tolerance.faces.max_landmark_error == FaceTolerance().max_landmark_error
     path.write_text(original + "\n[coreml_tolerance]\nmin_iuo = 0.95\n")
     with pytest.raises(
-        RecipeError, match=r"retinaface.toml: unknown key \[coreml_tolerance\] min_iuo"
+        RecipeError, match=r"retinaface.toml: coreml_tolerance.min_iuo: unknown key"
     ):
-        load_tolerance(recipe)
+        load_recipe(path)
+
+
+def _precompile_convnet(project: Path, monkeypatch, tmp_path: Path, weight_bits: int):
+    recipe = add_convnet(project)
+    standin.activate(monkeypatch, tmp_path / "events", compile_seconds=1.0, weight_bits=weight_bits)
+    result = precompile(recipe)
+    record = json.loads((recipe.build_dir / "precompile.json").read_text())
+    assert record == result.to_dict()
+    return recipe, result, record
+
+
+def test_any_other_model_ships_outputs_within_rtol(project: Path, monkeypatch, tmp_path) -> None:
+    recipe, result, record = _precompile_convnet(project, monkeypatch, tmp_path, weight_bits=10)
+    assert record["refused"] == {} and sorted(record["entries"]) == ["1x3x8x8"]
+    numerics = record["entries"]["1x3x8x8"]["numerics"]
+    # float16 moved the output (the stand-in is not the CPU model), within rtol; no face figures.
+    assert numerics["passed"] is True and "faces_cpu" not in numerics
+    assert (
+        0
+        < numerics["max_rel_diff"]
+        == numerics["relative_diff"]["y"]
+        < recipe.coreml_tolerance.rtol
+    )
+    (entry,) = result.entries
+    assert (recipe.build_dir / entry.dir).is_dir()
+
+
+def test_any_other_model_beyond_rtol_is_refused(project: Path, monkeypatch, tmp_path) -> None:
+    recipe, result, record = _precompile_convnet(project, monkeypatch, tmp_path, weight_bits=2)
+    assert result.entries == () and record["entries"] == {}
+    refusal = record["refused"]["1x3x8x8"]
+    figure = refusal["figures"]["relative_diff"]["y"]
+    assert figure > recipe.coreml_tolerance.rtol
+    assert refusal["reason"] == f"y {figure:.1e} > {recipe.coreml_tolerance.rtol}"
+    assert not [p for p in (recipe.build_dir / "coreml").rglob("*") if p.is_file()]
+    # The gate ran the bucket's own validation inputs: the CPU figures say so.
+    cpu = _session(str(recipe.bucket_path(recipe.buckets[0])))
+    feeds = validation_feeds(recipe, 0, recipe.buckets[0], cpu)
+    assert len(feeds) == recipe.validate.count and feeds[0]["x"].shape == (1, 3, 8, 8)
+    # Nothing of a refused entry ships: no coreml_cache record, no file, a portable wheel.
+    from retinaface_coreml_toolchain.package import build_wheel
+
+    packaged = build_wheel([recipe])
+    assert packaged.coreml_cache is False and packaged.wheel.name.endswith("-py3-none-any.whl")
+    manifest = json.loads((project / "src/retinaface_coreml/models/manifest.json").read_text())
+    model = manifest["models"]["convnet"]
+    assert model["coreml_cache"] == [] and list(model["precompile"]["refused"]) == ["1x3x8x8"]
+    assert not [rel for rel in manifest["files"] if rel.startswith("coreml/")]
+
+
+def test_a_looser_rtol_in_the_recipe_ships_it(project: Path, monkeypatch, tmp_path) -> None:
+    recipe = add_convnet(project)
+    with recipe.path.open("a") as handle:
+        handle.write("\n[coreml_tolerance]\nrtol = 10.0\n")
+    standin.activate(monkeypatch, tmp_path / "events", compile_seconds=1.0, weight_bits=2)
+    result = precompile(load_recipe(recipe.path))
+    assert result.refused == () and [e.bucket for e in result.entries] == ["1x3x8x8"]
+
+
+@pytest.mark.parametrize(
+    ("recipe_name", "table", "message"),
+    [
+        ("convnet", "min_iou = 0.9", "coreml_tolerance.min_iou: only a [detector] recipe"),
+        ("retinaface", "rtol = 0.1", "coreml_tolerance.rtol: a [detector] recipe is compared"),
+        ("convnet", "rtol = -1.0", "coreml_tolerance.rtol: must be >= 0"),
+        ("retinaface", "min_iou = 1.5", "coreml_tolerance.min_iou: must be within 0..1"),
+        ("convnet", 'rtol = "x"', "coreml_tolerance.rtol: wrong type str"),
+    ],
+)
+def test_tolerance_keys_the_gate_would_not_read_are_refused(
+    project: Path, recipe_name, table, message
+) -> None:
+    from tests.toolchain.generated import conv_model
+
+    if recipe_name == "convnet":
+        from click.testing import CliRunner
+
+        from retinaface_coreml_toolchain.cli import cli
+
+        source = conv_model(project / "weights" / "convnet.onnx", size=8)
+        args = ["--recipe", str(project / "models" / "retinaface.toml"), "add", "convnet"]
+        assert CliRunner().invoke(cli, [*args, str(source)]).exit_code == 0
+    path = project / "models" / f"{recipe_name}.toml"
+    path.write_text(path.read_text() + f"\n[coreml_tolerance]\n{table}\n")
+    with pytest.raises(RecipeError, match=re.escape(message)) as raised:
+        load_recipe(path)
+    assert str(raised.value).count("\n") == 0 and str(path) in str(raised.value)
 
 
 def _faces(*boxes: tuple[float, float, float, float], shift: float = 0.0, score=0.9):

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from retinaface_coreml import coreml
-from retinaface_coreml.artifacts import Manifest, sha256_file
+from retinaface_coreml.artifacts import load_manifest, sha256_file
 from retinaface_coreml.packaged import cache
 from retinaface_coreml_toolchain.cli import cli
 from retinaface_coreml_toolchain.errors import GateFailed
@@ -154,20 +154,19 @@ def test_the_package_ships_the_cache_where_the_runtime_looks_for_it(built: Path)
     packaged = build_wheel(recipe)
     assert packaged.coreml_cache is True
     assert packaged.wheel.name.startswith("retinaface_coreml-0.1.0-py3-none-macosx_14_0_")
-    # This build writes schema 1 (the runtime reads schema 2): the runtime's lookups by files.
     models = built / "src" / "retinaface_coreml" / "models"
-    raw = json.loads((models / "manifest.json").read_text())
-    manifest = Manifest(root=models, models={}, files=raw["files"], raw=raw)
-    key = next(b for b in raw["buckets"] if b["name"] == "384x640")["coreml_cache_key"]
+    manifest = load_manifest(models)
+    model = manifest.model("retinaface")
+    key = model.bucket("384x640").coreml_cache_key
     layout = cache.CacheLayout(
         root=built / "user-cache",
         ort_version=onnxruntime.__version__,
         macos_major="14",
-        digest=coreml.options_digest(raw["coreml_cache"]["provider_options"]),
+        digest=model.coreml.options_digest,
     )
     shipped = cache.matching_shipped(layout, cache.shipped_entries(manifest, key))
     assert shipped is not None and len(shipped.files) == 2
-    (record,) = manifest.raw["models"]["retinaface"]["coreml_cache"]  # schema 2's own record
+    (record,) = model.raw["coreml_cache"]  # one record per (ORT, macOS major)
     assert record["entries"]["384x640"]["dir"] == shipped.dir and record["macos_major"] == "14"
     cache.copy_shipped(manifest, shipped, built / "copy")  # every file matches manifest.json
     with zipfile.ZipFile(packaged.wheel) as wheel:
@@ -183,3 +182,38 @@ def test_real_precompile_builds_a_hit_for_one_bucket(built: Path) -> None:
     assert result.status == "built" and entry.files
     assert entry.hit_seconds < entry.compile_seconds
     assert any(rel.endswith("Manifest.json") for rel in entry.files)
+
+
+def test_build_precompiles_every_model_with_its_own_gate(
+    built: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`build` on RetinaFace and a generated convnet under the stand-in (a float16 device):
+    each model's entries are gated its own way and both ship in one macOS wheel."""
+    from retinaface_coreml_toolchain.wheel_tags import PIN_ENV
+    from tests.runtime import standin
+    from tests.toolchain.conftest import add_convnet, only_buckets
+
+    only_buckets(built, ("384x640",))
+    add_convnet(built)
+    monkeypatch.delenv(PIN_ENV, raising=False)
+    standin.activate(monkeypatch, tmp_path / "events", compile_seconds=0.3, weight_bits=10)
+    result = CliRunner().invoke(
+        cli,
+        ["--recipe", str(built / "models" / "retinaface.toml"), "build", "--json",
+         "--models", "retinaface,convnet"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    pre = {m["name"]: m["precompile"] for m in record["models"]}
+    faces = pre["retinaface"]["entries"]["384x640"]["numerics"]
+    outputs = pre["convnet"]["entries"]["1x3x8x8"]["numerics"]
+    assert faces["passed"] and faces["images"] == 10 and faces["faces_cpu"] > 0
+    assert outputs["passed"] and "faces_cpu" not in outputs and outputs["relative_diff"]["y"] > 0
+    for name in pre:
+        assert (built / "models" / "build" / name / "precompile.json").is_file()
+    wheel = Path(record["package"]["wheel"])
+    assert wheel.name.startswith("retinaface_coreml-0.1.0-py3-none-macosx_14_0_")
+    manifest = load_manifest(built / "src" / "retinaface_coreml" / "models")
+    for name, bucket in (("retinaface", "384x640"), ("convnet", "1x3x8x8")):
+        (cached,) = manifest.model(name).raw["coreml_cache"]
+        assert list(cached["entries"]) == [bucket] and cached["macos_major"] == "14"

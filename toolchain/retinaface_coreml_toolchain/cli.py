@@ -208,24 +208,12 @@ def coverage(
             raise GateFailed(shortfall)
 
 
-@cli.command()
-@options.bucket
-@options.json_output
-@click.pass_context
-def precompile(ctx: click.Context, buckets: tuple[str, ...], as_json: bool) -> None:
-    """Fill the CoreML cache per bucket (macOS); elsewhere say why it is skipped."""
-    from retinaface_coreml_toolchain.precompile import PrecompileRequest, precompile, render
-
-    result = precompile(_recipe(ctx), PrecompileRequest(buckets=buckets))
-    _emit(result.to_dict(), as_json, render)
-
-
 @cli.command("inspect-cache")
 @click.option(
     "--dir",
     "root",
     type=click.Path(path_type=Path, file_okay=False),
-    help="A cache root to inspect, e.g. a user cache. Default: models/build/coreml.",
+    help="A cache root to inspect, e.g. a user cache. Default: models/build/<name>/coreml.",
 )
 @options.json_output
 @click.pass_context
@@ -256,6 +244,37 @@ recipe_dirs_option = click.option(
 )
 
 
+@cli.command()
+@options.bucket
+@models_option
+@recipe_dirs_option
+@options.json_output
+@click.pass_context
+def precompile(
+    ctx: click.Context,
+    buckets: tuple[str, ...],
+    models: str,
+    recipe_dirs: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Fill the CoreML cache per bucket of every recipe (macOS); elsewhere say why it is skipped.
+
+    Each model's entries and record go to models/build/<name>/ (coreml/, precompile.json).
+    """
+    from retinaface_coreml_toolchain.precompile import PrecompileRequest, precompile, render
+
+    records = {
+        recipe.name: precompile(recipe, PrecompileRequest(buckets=buckets)).to_dict()
+        for recipe in _selected(ctx, models, recipe_dirs)
+    }
+    if as_json:
+        click.echo(json.dumps(records, indent=2, sort_keys=True))
+    elif len(records) == 1:
+        click.echo(render(next(iter(records.values()))))
+    else:
+        click.echo("\n".join(f"{name}:\n{render(record)}" for name, record in records.items()))
+
+
 def _root(ctx: click.Context) -> Path:
     """The project root: the folder holding pyproject.toml and models/ above --recipe."""
     from retinaface_coreml_toolchain.recipe import project_root
@@ -272,18 +291,29 @@ def _selected(ctx: click.Context, models: str, recipe_dirs: tuple[Path, ...]):
 
 @cli.command("merge-caches")
 @click.argument("sources", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+@models_option
+@recipe_dirs_option
 @options.json_output
 @click.pass_context
-def merge_caches(ctx: click.Context, sources: tuple[Path, ...], as_json: bool) -> None:
+def merge_caches(
+    ctx: click.Context,
+    sources: tuple[Path, ...],
+    models: str,
+    recipe_dirs: tuple[Path, ...],
+    as_json: bool,
+) -> None:
     """Ship the CoreML entries of several macOS builds (one per ORT release) in one wheel.
 
-    Each SOURCE holds one build's precompile.json and coreml/; any disagreement exits 2.
+    Each SOURCE holds one build's <model>/precompile.json and <model>/coreml/ for every model
+    (as models/build/ lays them out); any disagreement exits 2.
     """
     import os
 
     from retinaface_coreml_toolchain.merge_caches import MergeRequest, merge_into_wheel, render
 
-    result = merge_into_wheel(_recipe(ctx), MergeRequest(sources=sources), env=os.environ)
+    result = merge_into_wheel(
+        _selected(ctx, models, recipe_dirs), MergeRequest(sources=sources), env=os.environ
+    )
     _emit(result.to_dict(), as_json, render)
 
 

@@ -1,47 +1,30 @@
 """The CoreML numerical gate of ``precompile``: a compiled entry's outputs against the CPU's.
 
-After an entry is compiled (and proved a cache hit), its session runs the validation inputs,
-and the bucket model runs them on ORT's CPU EP. RetinaFace decodes both and compares faces
-(``coreml_numerics.compare_faces``); any other model compares raw outputs within ``rtol``.
-An entry out of tolerance is not shipped; the precompile record says why.
+After an entry is compiled (and proved a cache hit), its session runs the recipe's validation
+inputs, and the bucket model runs them on ORT's CPU EP. A ``[detector]`` recipe (RetinaFace)
+runs the validation photos and compares decoded faces (``coreml_numerics.compare_faces``); any
+other model runs its seeded random inputs (``validate.random_feed``) and compares raw outputs
+within ``rtol``. An entry out of tolerance is not shipped; the precompile record says why.
 
-The tolerances come from the recipe's ``[coreml_tolerance]`` table (keys ``min_iou``,
-``max_landmark_error``, ``max_score_diff``, ``rtol``), each defaulting to ``CoremlTolerance()``.
+The tolerances are the recipe's ``coreml_tolerance`` (``[coreml_tolerance]``, read by
+``recipe.load_recipe``).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from retinaface_coreml_toolchain.coreml_numerics import (
-    FaceTolerance,
     compare_faces,
     face_shortfalls,
     relative_diff,
     relative_shortfalls,
 )
-from retinaface_coreml_toolchain.errors import RecipeError
 from retinaface_coreml_toolchain.recipe import Bucket, Recipe
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
-TABLE = "coreml_tolerance"
-
-
-@dataclass(frozen=True, kw_only=True)
-class CoremlTolerance:
-    """Faces for RetinaFace; ``rtol`` (max |diff| / max |cpu| per output) for any other model."""
-
-    faces: FaceTolerance = field(default_factory=FaceTolerance)
-    rtol: float = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,26 +41,9 @@ EntryGate = Callable[[Bucket, Any], EntryCheck]
 """Checks a bucket's compiled CoreML session (anything with ORT's ``run``)."""
 
 
-def load_tolerance(recipe: Recipe) -> CoremlTolerance:
-    """``[coreml_tolerance]`` of the recipe file ``models/<name>.toml``, defaults for the rest."""
-    path = recipe.root / "models" / f"{recipe.model.name}.toml"
-    try:
-        table = tomllib.loads(path.read_text()).get(TABLE, {})
-    except (OSError, tomllib.TOMLDecodeError):
-        return CoremlTolerance()  # load_recipe read this file already; nothing more to say
-    faces = FaceTolerance()
-    known = {*asdict(faces), "rtol"}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise RecipeError(
-            f"{path}: unknown key [{TABLE}] {unknown[0]}; the keys are {', '.join(sorted(known))}"
-        )
-    try:
-        values = {k: float(v) for k, v in table.items()}
-    except (TypeError, ValueError):
-        raise RecipeError(f"{path}: [{TABLE}] values must be numbers") from None
-    rtol = values.pop("rtol", CoremlTolerance().rtol)
-    return CoremlTolerance(faces=FaceTolerance(**{**asdict(faces), **values}), rtol=rtol)
+def gate_for(recipe: Recipe) -> EntryGate:
+    """Faces for a ``[detector]`` recipe, relative outputs for any other model."""
+    return retinaface_gate(recipe) if recipe.detector is not None else outputs_gate(recipe)
 
 
 def compare_runs(
@@ -107,15 +73,31 @@ def check_outputs(
     )
 
 
-def retinaface_gate(recipe: Recipe, tolerance: CoremlTolerance | None = None) -> EntryGate:
+def outputs_gate(recipe: Recipe) -> EntryGate:
+    """Any model: the bucket's seeded validation inputs, every output within ``rtol``."""
+    from retinaface_coreml_toolchain.validate import _session, validation_feeds
+
+    def check(bucket: Bucket, session: Any) -> EntryCheck:
+        cpu = _session(str(recipe.bucket_path(bucket)))
+        index = recipe.buckets.index(bucket)
+        feeds = validation_feeds(recipe, index, bucket, cpu)
+        outputs = [o.name for o in cpu.get_outputs()]
+        return check_outputs(
+            bucket.name, cpu, session, feeds, outputs, recipe.coreml_tolerance.rtol
+        )
+
+    return check
+
+
+def retinaface_gate(recipe: Recipe) -> EntryGate:
     """The gate for RetinaFace's buckets: the validation photos, faces compared."""
     from retinaface_coreml.decode import decode, prior_boxes
     from retinaface_coreml.preprocess import letterbox
     from retinaface_coreml_toolchain.validate import _session, cover, load_images
 
-    tolerance = tolerance or load_tolerance(recipe)
+    tolerance = recipe.coreml_tolerance
     images = load_images(recipe.validate.images)
-    spec = recipe.model
+    spec = recipe.detector
 
     def check(bucket: Bucket, session: Any) -> EntryCheck:
         feeds = []

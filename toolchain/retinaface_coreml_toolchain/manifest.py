@@ -41,18 +41,21 @@ def model_record(
 ) -> dict[str, Any]:
     """One entry of ``models``: source I/O as ORT reports it, buckets, CoreML, figures."""
     cache = []
-    if precompile.get("status") == "built" and precompile.get("entries"):
-        cache.append(
-            {
-                "ort_version": precompile["ort_version"],
-                "macos_major": precompile["macos_major"],
-                "options_digest": precompile["options_digest"],
-                "entries": {
-                    bucket: {k: v for k, v in entry.items() if k != "files"}
-                    for bucket, entry in precompile["entries"].items()
-                },
-            }
-        )
+    # One precompile run is one (ORT, macOS major); a merged record (merge-caches) lists each.
+    releases = precompile.get("releases") or [precompile]
+    for release in releases if precompile.get("status") == "built" else []:
+        if release.get("entries"):
+            cache.append(
+                {
+                    "ort_version": release["ort_version"],
+                    "macos_major": release["macos_major"],
+                    "options_digest": release["options_digest"],
+                    "entries": {
+                        bucket: {k: v for k, v in entry.items() if k != "files"}
+                        for bucket, entry in release["entries"].items()
+                    },
+                }
+            )
     record: dict[str, Any] = {
         "name": name,
         "source": {k: source[k] for k in ("sha256", "size", "origin")},

@@ -1,14 +1,14 @@
 """Step 5: fill the CoreML cache per bucket on macOS, so the wheel can ship it.
 
 For each bucket: an ORT session with the recipe's ``[coreml]`` options and
-``ModelCacheDirectory=models/build/coreml/<ort>/<macOS major>/<options digest>/`` (the runtime's
-layout, from ``retinaface_coreml.packaged.cache``), timed; the sha256 of every file ORT wrote;
-then a
-second session, which must be a cache hit: faster, and not one file new or changed; then the
-numerical gate (``coreml_gate``): that session's outputs on the validation inputs against the CPU's,
-within the recipe's CoreML tolerance. An entry out of tolerance is removed before staging ends and
-listed under ``refused`` with the reason, so it never ships. The whole
-``models/build/coreml/`` is staged and replaced at once, so nothing stale or half-written ships.
+``ModelCacheDirectory=models/build/<name>/coreml/<ort>/<macOS major>/<options digest>/`` (the
+runtime's layout, from ``retinaface_coreml.packaged.cache``), timed; the sha256 of every file ORT
+wrote; then a second session, which must be a cache hit: faster, and not one file new or changed;
+then the numerical gate (``coreml_gate.gate_for``: faces for a ``[detector]`` recipe, relative
+outputs for any other model): that session's outputs on the validation inputs against the CPU's,
+within the recipe's ``[coreml_tolerance]``. An entry out of tolerance is removed before staging
+ends and listed under ``refused`` with the reason, so it never ships. The model's whole
+``coreml/`` is staged and replaced at once, so nothing stale or half-written ships.
 
 Elsewhere it writes ``precompile.json`` saying why it skipped and the build goes on: the wheel
 is then ``py3-none-any`` without a cache. The record always carries the provider options, so
@@ -27,7 +27,7 @@ from typing import Any
 
 from retinaface_coreml import coreml
 from retinaface_coreml.packaged.cache import CacheLayout, hash_files
-from retinaface_coreml_toolchain.coreml_gate import EntryCheck, EntryGate, retinaface_gate
+from retinaface_coreml_toolchain.coreml_gate import EntryCheck, EntryGate, gate_for
 from retinaface_coreml_toolchain.errors import GateFailed, MissingInputError
 from retinaface_coreml_toolchain.files import staging_dir, write_json
 from retinaface_coreml_toolchain.recipe import Recipe
@@ -117,12 +117,13 @@ class PrecompileResult:
 
 
 def record_path(recipe: Recipe) -> Path:
-    """e.g. ``models/build/precompile.json``."""
+    """e.g. ``models/build/retinaface/precompile.json``."""
     return recipe.build_dir / "precompile.json"
 
 
 def cache_root(recipe: Recipe) -> Path:
-    """e.g. ``models/build/coreml``: copied by the package step to the package's ``coreml/``."""
+    """e.g. ``models/build/retinaface/coreml``: the package step copies every model's into the
+    package's one ``coreml/`` (cache keys are unique across models)."""
     return recipe.build_dir / "coreml"
 
 
@@ -136,7 +137,7 @@ def precompile(
 ) -> PrecompileResult:
     """Build the CoreML cache for the requested buckets, or record why it was skipped.
 
-    ``gate`` checks each compiled entry's outputs (default: ``coreml_gate.retinaface_gate``).
+    ``gate`` checks each compiled entry's outputs (default: ``coreml_gate.gate_for(recipe)``).
     """
     request = request or PrecompileRequest()
     host = host or coreml.detect_host()
@@ -156,7 +157,7 @@ def precompile(
         return result
     keys = _cache_keys(recipe)
     buckets = [recipe.find_bucket(name) for name in request.buckets] or list(recipe.buckets)
-    gate = gate or retinaface_gate(recipe)
+    gate = gate or gate_for(recipe)
     entries, refused = [], []
     with step("precompile"), staging_dir(cache_root(recipe)) as tmp:
         layout = CacheLayout(

@@ -14,6 +14,7 @@ from typing import Any
 import tomllib
 
 from retinaface_coreml.artifacts import ModelInfo
+from retinaface_coreml_toolchain.coreml_numerics import FaceTolerance
 from retinaface_coreml_toolchain.errors import RecipeError
 
 DEFAULT_RECIPE = Path("models/retinaface.toml")
@@ -116,6 +117,18 @@ class GateSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CoremlTolerance:
+    """How far a compiled CoreML entry may be from ORT CPU (``precompile``'s numerical gate).
+
+    ``faces`` for a ``[detector]`` recipe (RetinaFace: decoded faces compared); ``rtol``
+    (max |diff| / max |cpu| per output) for any other model. From ``[coreml_tolerance]``.
+    """
+
+    faces: FaceTolerance = field(default_factory=FaceTolerance)
+    rtol: float = 0.05
+
+
+@dataclass(frozen=True, kw_only=True)
 class Recipe:
     """Everything the steps read; paths are resolved against the recipe's project root."""
 
@@ -129,6 +142,7 @@ class Recipe:
     validate: ValidateSpec
     gate: GateSpec
     coreml_options: dict[str, str]
+    coreml_tolerance: CoremlTolerance = field(default_factory=CoremlTolerance)
     detector: ModelInfo | None = None  # RetinaFace's [detector]; None for any other model
 
     @property
@@ -193,6 +207,12 @@ _SCHEMA: dict[str, dict[str, tuple[Any, bool]]] = {
     },
     "exception": {"min_coverage": (_FLOAT, False), "max_partitions": (_INT, False)},
     "coreml": {"ModelFormat": (_STR, True), "MLComputeUnits": (_STR, False)},
+    "coreml_tolerance": {
+        "min_iou": (_FLOAT, False),
+        "max_landmark_error": (_FLOAT, False),
+        "max_score_diff": (_FLOAT, False),
+        "rtol": (_FLOAT, False),
+    },
     "detector": {
         "kind": (_STR, True),
         "input": (_STR, True),
@@ -203,7 +223,8 @@ _SCHEMA: dict[str, dict[str, tuple[Any, bool]]] = {
         "variance": (list, True),
     },
 }
-_TABLES = ("source", "buckets", "validate", "gate", "coreml", "detector")
+_TABLES = ("source", "buckets", "validate", "gate", "coreml", "coreml_tolerance", "detector")
+_FACE_KEYS = ("min_iou", "max_landmark_error", "max_score_diff")
 _REQUIRED_TABLES = ("source", "buckets", "validate", "coreml")
 _OPTIONAL_COREML = (
     "ModelFormat",
@@ -285,6 +306,7 @@ def _parse(data: dict[str, Any], root: Path, path: Path) -> Recipe:
     validate = _validate(check, data["validate"], root, detector)
     gate = _gate(check, data.get("gate", {}))
     coreml = _coreml(check, data["coreml"], gate)
+    tolerance = _coreml_tolerance(check, data.get("coreml_tolerance", {}), detector)
     return Recipe(
         root=root,
         path=path,
@@ -296,6 +318,7 @@ def _parse(data: dict[str, Any], root: Path, path: Path) -> Recipe:
         validate=validate,
         gate=gate,
         coreml_options=coreml,
+        coreml_tolerance=tolerance,
         detector=detector,
     )
 
@@ -460,6 +483,29 @@ def _coreml(check: _Check, raw: Any, gate: GateSpec) -> dict[str, str]:
             f"{raw['ModelFormat']!r} is not gated; [gate] formats gives {sorted(wanted)}",
         )
     return {str(k): str(v) for k, v in raw.items()}
+
+
+def _coreml_tolerance(check: _Check, raw: Any, detector: ModelInfo | None) -> CoremlTolerance:
+    """Face keys for a [detector] recipe, ``rtol`` for any other: a key the gate would not
+    read is refused rather than silently ignored."""
+    t = check.table(raw, "coreml_tolerance", "coreml_tolerance")
+    for key, value in t.items():
+        if detector is None and key in _FACE_KEYS:
+            raise check.fail(
+                f"coreml_tolerance.{key}",
+                "only a [detector] recipe is compared face by face; this model's outputs are "
+                "held to rtol",
+            )
+        if detector is not None and key == "rtol":
+            raise check.fail(
+                "coreml_tolerance.rtol",
+                f"a [detector] recipe is compared face by face ({', '.join(_FACE_KEYS)})",
+            )
+        if not value >= 0 or (key == "min_iou" and not value <= 1):
+            bound = "within 0..1" if key == "min_iou" else ">= 0"
+            raise check.fail(f"coreml_tolerance.{key}", f"must be {bound}")
+    faces = FaceTolerance(**{k: float(t[k]) for k in _FACE_KEYS if k in t})
+    return CoremlTolerance(faces=faces, rtol=float(t.get("rtol", CoremlTolerance().rtol)))
 
 
 def _detector(check: _Check, raw: Any) -> ModelInfo:

@@ -242,10 +242,28 @@ def random_feed(rng: np.random.Generator, shapes, dtypes, low: float, high: floa
     return feed
 
 
+def input_dtypes(session) -> dict[str, np.dtype]:
+    """Each input's numpy dtype, from an ORT session's NodeArgs."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    return {i.name: tensor_dtype_to_np_dtype(_ORT_TYPES[i.type]) for i in session.get_inputs()}
+
+
+def validation_feeds(
+    recipe: Recipe, index: int, bucket: Bucket, session, *, rng: np.random.Generator | None = None
+) -> list[dict[str, np.ndarray]]:
+    """The ``count`` seeded input sets bucket number ``index`` is validated on (``random``);
+    ``session`` gives the dtypes. The same feeds every call, so precompile's gate runs them too.
+    """
+    spec = recipe.validate
+    rng = rng if rng is not None else np.random.default_rng([spec.seed, index])
+    dtypes = input_dtypes(session)
+    return [random_feed(rng, bucket.inputs, dtypes, spec.low, spec.high) for _ in range(spec.count)]
+
+
 def validate_random_bucket(recipe: Recipe, index: int, bucket: Bucket, source) -> RandomValidation:
     """``count`` seeded input sets through source and bucket; with ``batch_independent``, a
     batch of twice the bucket's through the source against the bucket on each half."""
-    from onnx.helper import tensor_dtype_to_np_dtype
     from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 
     from retinaface_coreml_toolchain.optimize.equality import compare
@@ -255,9 +273,9 @@ def validate_random_bucket(recipe: Recipe, index: int, bucket: Bucket, source) -
         raise MissingInputError(f"{path}: missing; run `toolchain simplify` first")
     model = _session(str(path))
     spec = recipe.validate
-    dtypes = {i.name: tensor_dtype_to_np_dtype(_ORT_TYPES[i.type]) for i in source.get_inputs()}
     names = [o.name for o in source.get_outputs()]
     rng = np.random.default_rng([spec.seed, index])
+    feeds = validation_feeds(recipe, index, bucket, source, rng=rng)
     abs_diff = dict.fromkeys(names, 0.0)
     value = dict.fromkeys(names, 0.0)
 
@@ -270,15 +288,14 @@ def validate_random_bucket(recipe: Recipe, index: int, bucket: Bucket, source) -
                 f"({str(exc).splitlines()[0]}); fix [[buckets]] inputs"
             ) from None
 
-    for _ in range(spec.count):
-        feed = random_feed(rng, bucket.inputs, dtypes, spec.low, spec.high)
+    for feed in feeds:
         for d in compare(run(source, feed, "source"), run(model, feed, "bucket")):
             abs_diff[d.output] = max(abs_diff[d.output], d.max_abs_diff)
             value[d.output] = max(value[d.output], d.max_abs_value)
     slices = None
     if recipe.batch_independent:
         doubled = {n: (2 * s[0], *s[1:]) for n, s in bucket.inputs.items()}
-        feed = random_feed(rng, doubled, dtypes, spec.low, spec.high)
+        feed = random_feed(rng, doubled, input_dtypes(source), spec.low, spec.high)
         batched = run(source, feed, "source (batch twice the bucket's)")
         halves = [
             run(model, {n: a[k * s[0] : (k + 1) * s[0]] for (n, a), s in

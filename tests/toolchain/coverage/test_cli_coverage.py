@@ -86,10 +86,21 @@ def test_unknown_version_exits_2(runner: CliRunner, source_model: Path, version:
     assert "modelled: 1.22, 1.23, 1.24, 1.32" in result.stderr
 
 
-def test_between_tables_uses_the_newest_below(runner: CliRunner, source_model: Path) -> None:
-    result = runner.invoke(cli, ["coverage", str(source_model), "--ort-version", "1.28.0",
-                                 "--json"])  # fmt: skip
-    assert json.loads(result.stdout)["rules"] == "1.24"
+@pytest.mark.parametrize(
+    ("version", "table"), [("1.25.0", "1.24"), ("1.30.0", "1.32"), ("1.31.0", "1.32")]
+)
+def test_a_series_between_tables_uses_the_table_its_binary_matches(
+    runner: CliRunner, source_model: Path, version: str, table: str
+) -> None:
+    result = runner.invoke(cli, ["coverage", str(source_model), "--ort-version", version, "--json"])
+    assert json.loads(result.stdout)["rules"] == table
+
+
+def test_a_series_no_table_matches_is_refused(runner: CliRunner, source_model: Path) -> None:
+    result = runner.invoke(cli, ["coverage", str(source_model), "--ort-version", "1.28.0"])
+    assert result.exit_code == 2
+    assert "no CoreML rule table for ONNX Runtime 1.28.0" in result.stderr
+    assert "1.26-1.29 match no table" in result.stderr
 
 
 def test_missing_model_exits_2(runner: CliRunner, tmp_path: Path) -> None:

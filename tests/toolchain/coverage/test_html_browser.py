@@ -24,9 +24,11 @@ from tests.toolchain.optimize import fixtures
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    chromium = shutil.which("chromium")
+    # CHROMIUM names another Chromium-family binary (GitHub's Ubuntu runners ship google-chrome;
+    # their `chromium` package is a snap stub).
+    chromium = os.environ.get("CHROMIUM") or shutil.which("chromium")
     if chromium is None:
-        message = "no chromium: run `make chromium` (apt-get install chromium)"
+        message = "no chromium: run `make chromium` (apt-get install chromium) or set CHROMIUM"
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail(message)
         pytest.skip(message)

@@ -16,9 +16,22 @@ TABLES: dict[tuple[int, int], RuleTable] = {
     (1, 32): ort_1_32.TABLE,
 }
 
-# Release series published on PyPI from the oldest modelled one on (spec §9); a series in
-# between two tables resolves to the newest table at or below it.
-RELEASED = [(1, minor) for minor in range(22, 33)]
+# Which table answers each released series. `rules check` read every release's macOS wheel
+# (builders, MLProgram and IsTrivial overrides, builder messages) against the tables:
+# 1.25.0 is clean against the 1.24 table, 1.30.0 and 1.31.0 against the 1.32 table. 1.26 to 1.29
+# match neither (1.26 adds one builder to 1.24, 1.27 four, 1.28 and 1.29 all of 1.32's builders
+# but not all of its checks), so no table speaks for them and the predictor refuses them.
+SERIES: dict[tuple[int, int], tuple[int, int]] = {
+    (1, 22): (1, 22),
+    (1, 23): (1, 23),
+    (1, 24): (1, 24),
+    (1, 25): (1, 24),
+    (1, 30): (1, 32),
+    (1, 31): (1, 32),
+    (1, 32): (1, 32),
+}
+RELEASED = list(SERIES)
+UNMODELLED = "1.26-1.29 match no table (`toolchain rules check 1.28.0` shows how)"
 
 
 class UnknownOrtVersion(ToolchainError):
@@ -44,12 +57,13 @@ def parse_version(text: str) -> tuple[int, int]:
 def table_for(version: str) -> RuleTable:
     """The newest table at or below ``version``; unknown or too old -> UnknownOrtVersion."""
     wanted = parse_version(version)
-    if wanted not in RELEASED:
+    if wanted not in SERIES:
         raise UnknownOrtVersion(
             f"no CoreML rule table for ONNX Runtime {version}; modelled: "
-            f"{', '.join(modelled())} (1.25-1.31 use the 1.24 table)"
+            f"{', '.join(modelled())} (1.25 uses the 1.24 table, 1.30 and 1.31 the 1.32 table; "
+            f"{UNMODELLED})"
         )
-    return newest_at_or_below(wanted)
+    return TABLES[SERIES[wanted]]
 
 
 def newest_at_or_below(wanted: tuple[int, int]) -> RuleTable:
