@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from tests.toolchain.conftest import project, source_weights  # noqa: F401 (fixtures)
-from tests.toolchain.test_any_model import _conv_model, run
+from tests.toolchain.generated import conv_model
+from tests.toolchain.test_any_model import run
 from zoo import proof
 
 
@@ -23,7 +24,7 @@ def test_the_proof_passes_on_a_packaged_model_and_says_what_served(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    source = _conv_model(project / "weights" / "convnet.onnx")
+    source = conv_model(project / "weights" / "convnet.onnx")
     assert run(project, "add", "convnet", str(source)).exit_code == 0
     built = run(project, "build", "--models", "convnet")
     assert built.exit_code == 0, built.output
