@@ -8,7 +8,6 @@ and, for a model a detector decodes (RetinaFace), a ``detector`` section.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from retinaface_coreml.errors import ArtifactError, UnknownBucketError
+from retinaface_coreml.hash_memory import read_hashed, sha256_stream
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MODELS_ENV = "RETINAFACE_COREML_MODELS_DIR"
@@ -34,11 +34,8 @@ Dim = int | str | None
 
 def sha256_file(path: Path) -> str:
     """sha256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(handle)
 
 
 def hash_tree(folder: Path, *, skip: str) -> dict[str, str]:
@@ -211,10 +208,9 @@ class Manifest:
         if expected is None:
             raise ArtifactError(f"{path}: not listed in {MANIFEST_NAME}; {_REINSTALL}")
         try:
-            data = path.read_bytes()
+            data, actual = read_hashed(path)  # hashed once per file version, across processes
         except OSError as exc:
             raise ArtifactError(f"{path}: cannot read ({exc.strerror}); {_REINSTALL}") from None
-        actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             raise ArtifactError(
                 f"{path}: sha256 {actual[:16]}… does not match the manifest's {expected[:16]}… "

@@ -130,8 +130,7 @@ import json, sys, cv2
 from retinaface_coreml import FaceDetector
 detector = FaceDetector(models_dir={str(package_models)!r})
 faces = detector.detect(cv2.imread({str(FACES_DIR / PHOTO)!r}))
-names = ("filelock", "platformdirs", "retinaface_coreml.packaged.cache",
-         "retinaface_coreml.packaged.compiler")
+names = ("filelock", "retinaface_coreml.packaged.cache", "retinaface_coreml.packaged.compiler")
 print(json.dumps([len(faces), [n for n in names if n in sys.modules]]))
 """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
