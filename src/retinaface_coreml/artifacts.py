@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from retinaface_coreml.errors import ArtifactError, UnknownBucketError
-from retinaface_coreml.hash_memory import read_hashed, sha256_stream
+from retinaface_coreml.hash_memory import load_known, read_hashed, sha256_stream
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MODELS_ENV = "RETINAFACE_COREML_MODELS_DIR"
@@ -27,6 +27,8 @@ SCHEMA_VERSION = 2
 _REINSTALL = (
     "reinstall retinaface-coreml (pip install --force-reinstall) or rebuild with `make models`"
 )
+
+T = TypeVar("T")
 
 Dim = int | str | None
 """One dimension as onnxruntime's NodeArg reports it: an int, a symbolic name, or None."""
@@ -217,6 +219,16 @@ class Manifest:
                 f"(modified or truncated); {_REINSTALL}"
             )
         return data
+
+    def load_verified(self, relpath: str, load: Callable[[str | bytes], T]) -> T:
+        """``load`` a listed file: given a path to it when its version is remembered to match
+        the manifest (hash_memory.py; no read), else its verified bytes (``read_verified``)."""
+        expected = self.files.get(relpath)
+        if expected is None:
+            return load(self.read_verified(relpath))  # which names the file and the fix
+        return load_known(
+            self.path(relpath), expected, load, lambda: load(self.read_verified(relpath))
+        )
 
     def verify_all(self) -> list[str]:
         """Check every listed file; return the problems found (empty when all match)."""

@@ -24,9 +24,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from retinaface_coreml.user_cache import cache_root
 
@@ -40,6 +41,7 @@ MAX_BYTES = 1 << 20
 SETTLE_NS = 1_000_000_000
 CHUNK = 1 << 20
 
+T = TypeVar("T")
 _HEX = frozenset("0123456789abcdef")
 _lock = threading.Lock()
 _known: dict[str, str] = {}
@@ -169,6 +171,36 @@ def _read(path: Path, *, keep: bool) -> tuple[bytes, str]:
     if after == before and before.settled(started):
         remember(before, digest)
     return data, digest
+
+
+def _fd_path(fd: int) -> str | None:
+    """A path that opens the file behind ``fd`` itself, whatever its name now points at."""
+    for folder in ("/proc/self/fd", "/dev/fd"):  # Linux; macOS and the BSDs
+        if os.path.isdir(folder):
+            return f"{folder}/{fd}"
+    return None
+
+
+def load_known(
+    path: Path, expected: str, load: Callable[[str], T], otherwise: Callable[[], T]
+) -> T:
+    """``load(p)``, ``p`` a path to the open file, when this version of it is remembered to
+    hash to ``expected`` and did not change while it loaded: no read, no hash. Else (and when
+    it cannot be opened) ``otherwise()``, which reads and hashes it. Raises what they raise."""
+    realpath = os.path.realpath(path)
+    try:
+        handle = open(realpath, "rb")  # noqa: SIM115 (held while ``load`` runs)
+    except OSError:
+        return otherwise()
+    with handle:
+        fd_path = _fd_path(handle.fileno())
+        before = FileVersion.of(realpath, os.fstat(handle.fileno()))
+        if fd_path is not None and recall(before) == expected:
+            loaded = load(fd_path)
+            if FileVersion.of(realpath, os.fstat(handle.fileno())) == before:
+                return loaded
+            # Written while it loaded: what was loaded is unknown, and dropped.
+    return otherwise()
 
 
 def file_sha256(path: Path) -> str:

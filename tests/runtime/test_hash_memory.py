@@ -236,3 +236,38 @@ def test_the_memory_keeps_the_newest_versions_only(tmp_path, memory, monkeypatch
         hash_memory.file_sha256(path)
     keys = list(remembered(memory))
     assert [key.rsplit("/", 1)[-1] for key in keys] == ["f2.bin", "f3.bin", "f4.bin"]
+
+
+def test_a_remembered_installed_file_is_loaded_from_the_open_file_unread(
+    package_models, tmp_path, memory
+):
+    copy = tmp_path / "models"
+    shutil.copytree(package_models, copy)
+    relpath = "convnet/b1_16x16.onnx"
+    wait_settled(copy / relpath)
+    manifest = load_manifest(copy)
+    given: list[tuple[str, bytes]] = []
+
+    def record(model: str | bytes) -> str:
+        if isinstance(model, str):  # a path to the open file: read it while it is open
+            given.append(("path", Path(model).read_bytes()))
+        else:
+            given.append(("bytes", model))
+        return "loaded"
+
+    data = (copy / relpath).read_bytes()
+    assert manifest.load_verified(relpath, record) == "loaded"
+    assert given == [("bytes", data)]  # not remembered yet: read and hashed
+    before = hash_memory.hash_count
+    assert manifest.load_verified(relpath, record) == "loaded"
+    assert given[-1] == ("path", data)
+    assert hash_memory.hash_count == before
+
+    def write_while_loading(model: str | bytes) -> str:
+        if isinstance(model, str):
+            with open(copy / relpath, "r+b") as handle:
+                handle.write(b"\xff")
+        return "loaded"
+
+    with pytest.raises(ArtifactError, match="does not match the manifest"):
+        manifest.load_verified(relpath, write_while_loading)
