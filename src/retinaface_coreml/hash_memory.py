@@ -1,4 +1,4 @@
-"""sha256 of files, remembered across processes, keyed by file version: hash a file once.
+"""sha256 of files, remembered across processes, keyed by file version: hash a big file once.
 
 A caller's model file (is it a packaged source?) and the package's own files (do they match the
 manifest?) are each hashed once per file version, not once per process: MTL's 100 MB take
@@ -39,6 +39,10 @@ MAX_ENTRIES = 256
 MAX_BYTES = 1 << 20
 """A memory file larger than this is not read (it cannot have been written by us)."""
 SETTLE_NS = 1_000_000_000
+MIN_BYTES = 8 << 20
+"""Smaller files are remembered in this process only: hashing RetinaFace's 1.7 MB bucket
+(2-6 ms here) costs less than finding the memory (importing platformdirs alone took 12-37 ms
+on this shared machine); hashing MTL's 100 MB takes 200 ms or more."""
 CHUNK = 1 << 20
 
 T = TypeVar("T")
@@ -110,7 +114,7 @@ def recall(version: FileVersion) -> str | None:
     """The sha256 remembered for exactly this version, from this process or the memory file."""
     with _lock:
         known = _known.get(version.key)
-    if known is not None:
+    if known is not None or version.size < MIN_BYTES:
         return known
     try:
         found = _read_memory(memory_path()).get(version.key)
@@ -127,6 +131,8 @@ def remember(version: FileVersion, digest: str) -> None:
     """Keep ``digest`` for this version, here and (best effort) in the memory file."""
     with _lock:
         _known[version.key] = digest
+    if version.size < MIN_BYTES:
+        return
     from retinaface_coreml.atomic import write_bytes
 
     try:

@@ -130,10 +130,13 @@ import json, sys, cv2
 from retinaface_coreml import FaceDetector
 detector = FaceDetector(models_dir={str(package_models)!r})
 faces = detector.detect(cv2.imread({str(FACES_DIR / PHOTO)!r}))
-names = ("filelock", "retinaface_coreml.packaged.cache", "retinaface_coreml.packaged.compiler")
+names = ("filelock", "platformdirs", "retinaface_coreml.packaged.cache",
+         "retinaface_coreml.packaged.compiler")
 print(json.dumps([len(faces), [n for n in names if n in sys.modules]]))
 """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    # Without the cache dir override: finding the default root would import platformdirs.
+    env = {k: v for k, v in os.environ.items() if k != cache.ENV_VAR}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
     )

@@ -30,6 +30,7 @@ import numpy as np
 import onnxruntime
 import retinaface_coreml
 from retinaface_coreml import hash_memory
+hash_memory.MIN_BYTES = 0  # the generated models are KBs; the memory keeps files of 8 MiB up
 retinaface_coreml.install()
 session = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
 out = session.run(None, {"x": np.ones((1, 3, 16, 16), np.float32)})[0]
@@ -74,6 +75,7 @@ def memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh cache root for this process's memory (nothing remembered in-process either)."""
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "cache"))
     monkeypatch.setattr(hash_memory, "_known", {})
+    monkeypatch.setattr(hash_memory, "MIN_BYTES", 0)
     return tmp_path / "cache"
 
 
@@ -204,6 +206,7 @@ def test_an_unwritable_cache_dir_only_means_hashing_again(convnet, tmp_path, mon
     cache_dir = _unwritable(kind, tmp_path)
     monkeypatch.setenv(ENV_VAR, str(cache_dir))
     monkeypatch.setattr(hash_memory, "_known", {})
+    monkeypatch.setattr(hash_memory, "MIN_BYTES", 0)
     wait_settled(convnet)
     before = hash_memory.hash_count
     digest = hashlib.sha256(convnet.read_bytes()).hexdigest()
@@ -271,3 +274,13 @@ def test_a_remembered_installed_file_is_loaded_from_the_open_file_unread(
 
     with pytest.raises(ArtifactError, match="does not match the manifest"):
         manifest.load_verified(relpath, write_while_loading)
+
+
+def test_a_small_file_is_remembered_in_this_process_only(convnet, memory, monkeypatch):
+    monkeypatch.setattr(hash_memory, "MIN_BYTES", convnet.stat().st_size + 1)
+    wait_settled(convnet)
+    before = hash_memory.hash_count
+    for _ in range(2):
+        hash_memory.file_sha256(convnet)
+    assert hash_memory.hash_count == before + 1
+    assert not memory.exists()  # not even looked for: hashing it is cheaper
