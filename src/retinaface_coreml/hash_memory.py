@@ -37,7 +37,7 @@ MEMORY_NAME = "file-hashes.json"
 FORMAT = 1
 MAX_ENTRIES = 256
 MAX_BYTES = 1 << 20
-"""A memory file larger than this is not read (it cannot have been written by us)."""
+"""A memory file larger than this is not read: it is taken for corrupt."""
 SETTLE_NS = 1_000_000_000
 MIN_BYTES = 8 << 20
 """Smaller files are remembered in this process only: hashing RetinaFace's 1.7 MB bucket
