@@ -8,15 +8,15 @@ and, for a model a detector decodes (RetinaFace), a ``detector`` section.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from retinaface_coreml.errors import ArtifactError, UnknownBucketError
+from retinaface_coreml.hash_memory import load_known, read_hashed, sha256_stream
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MODELS_ENV = "RETINAFACE_COREML_MODELS_DIR"
@@ -28,17 +28,16 @@ _REINSTALL = (
     "reinstall retinaface-coreml (pip install --force-reinstall) or rebuild with `make models`"
 )
 
+T = TypeVar("T")
+
 Dim = int | str | None
 """One dimension as onnxruntime's NodeArg reports it: an int, a symbolic name, or None."""
 
 
 def sha256_file(path: Path) -> str:
     """sha256 hex digest of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(handle)
 
 
 def hash_tree(folder: Path, *, skip: str) -> dict[str, str]:
@@ -211,16 +210,25 @@ class Manifest:
         if expected is None:
             raise ArtifactError(f"{path}: not listed in {MANIFEST_NAME}; {_REINSTALL}")
         try:
-            data = path.read_bytes()
+            data, actual = read_hashed(path)  # hashed once per file version, across processes
         except OSError as exc:
             raise ArtifactError(f"{path}: cannot read ({exc.strerror}); {_REINSTALL}") from None
-        actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             raise ArtifactError(
                 f"{path}: sha256 {actual[:16]}… does not match the manifest's {expected[:16]}… "
                 f"(modified or truncated); {_REINSTALL}"
             )
         return data
+
+    def load_verified(self, relpath: str, load: Callable[[str | bytes], T]) -> T:
+        """``load`` a listed file: given a path to it when its version is remembered to match
+        the manifest (hash_memory.py; no read), else its verified bytes (``read_verified``)."""
+        expected = self.files.get(relpath)
+        if expected is None:
+            return load(self.read_verified(relpath))  # which names the file and the fix
+        return load_known(
+            self.path(relpath), expected, load, lambda: load(self.read_verified(relpath))
+        )
 
     def verify_all(self) -> list[str]:
         """Check every listed file; return the problems found (empty when all match)."""

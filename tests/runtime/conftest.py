@@ -55,6 +55,20 @@ def _serve_package_models(package_models: Path) -> Iterator[None]:
         os.environ[MODELS_ENV] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite's user cache root (hash memory, CoreML entries): never the real one."""
+    from retinaface_coreml.user_cache import ENV_VAR
+
+    old = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if old is None:
+        os.environ.pop(ENV_VAR, None)
+    else:
+        os.environ[ENV_VAR] = old
+
+
 @pytest.fixture(scope="session")
 def detector(package_models: Path):
     from retinaface_coreml import FaceDetector

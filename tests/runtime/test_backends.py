@@ -134,7 +134,9 @@ names = ("filelock", "platformdirs", "retinaface_coreml.packaged.cache",
          "retinaface_coreml.packaged.compiler")
 print(json.dumps([len(faces), [n for n in names if n in sys.modules]]))
 """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    # Without the cache dir override: finding the default root would import platformdirs.
+    env = {k: v for k, v in os.environ.items() if k != cache.ENV_VAR}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
     )

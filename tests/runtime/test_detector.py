@@ -221,13 +221,13 @@ def test_warmup_reads_each_bucket_once_and_detect_reuses_it(package_models, monk
     from retinaface_coreml.artifacts import Manifest
 
     reads: list[str] = []
-    real = Manifest.read_verified
+    real = Manifest.load_verified
 
-    def counting(self, relpath):
+    def counting(self, relpath, load):
         reads.append(relpath)
-        return real(self, relpath)
+        return real(self, relpath, load)
 
-    monkeypatch.setattr(Manifest, "read_verified", counting)
+    monkeypatch.setattr(Manifest, "load_verified", counting)
     detector = FaceDetector(backend="cpu", models_dir=package_models)
     detector.warmup()
     assert sorted(reads) == sorted(f"retinaface/{name}.onnx" for name in BUCKETS)

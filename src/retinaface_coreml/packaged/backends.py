@@ -19,6 +19,7 @@ pays for them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -255,7 +256,7 @@ def cpu_runner(
     return SessionRunner(session, backend="cpu", output_names=output_names)
 
 
-def _cpu_runner(tgt: Target, data: bytes) -> SessionRunner:
+def _cpu_runner(tgt: Target, data: bytes | str) -> SessionRunner:
     return cpu_runner(data, tgt.model.output_names, tgt.session_options)
 
 
@@ -266,12 +267,14 @@ def open_runner(
     backend: str = "auto",
     context: Context | None = None,
 ) -> Runner:
-    """Open ``bucket``'s model from verified bytes (one read: no swap between check and load)."""
+    """Open ``bucket``'s model, verified: on the CPU from the open file when hash_memory.py
+    knows it matches (checked unchanged after the load), else from its verified bytes (one
+    read: no swap between check and load)."""
     context = context or current_context()
     check_backend(backend, context.host)
-    data = tgt.manifest.read_verified(bucket.file)
     if backend == "cpu" or not context.host.coreml_available:
-        return _cpu_runner(tgt, data)
+        return tgt.manifest.load_verified(bucket.file, functools.partial(_cpu_runner, tgt))
+    data = tgt.manifest.read_verified(bucket.file)
     return _open_coreml(tgt, bucket, data, context, foreground=backend == "coreml")
 
 
@@ -555,7 +558,9 @@ def warmup(
         report(why)
         runners: dict[str, Runner] = {}
         for bucket in buckets:
-            runners[bucket.name] = _cpu_runner(tgt, tgt.manifest.read_verified(bucket.file))
+            runners[bucket.name] = tgt.manifest.load_verified(
+                bucket.file, functools.partial(_cpu_runner, tgt)
+            )
             report(f"{bucket.name}: verified {bucket.file}; cpu backend, nothing to compile")
         return runners
     from retinaface_coreml.packaged import cache

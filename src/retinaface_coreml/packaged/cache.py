@@ -24,21 +24,20 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from retinaface_coreml.artifacts import hash_tree, sha256_file
 from retinaface_coreml.atomic import write_bytes
+from retinaface_coreml.user_cache import ENV_VAR as ENV_VAR
+from retinaface_coreml.user_cache import cache_root as cache_root
 
 if TYPE_CHECKING:
     from retinaface_coreml.artifacts import Manifest
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "RETINAFACE_COREML_CACHE_DIR"
-APP_NAME = "retinaface-coreml"
 ENTRY_RECORD = "entry.json"
 LAST_COMPILE = "last_compile.json"
 SHIPPED_DIR = "coreml"
@@ -49,19 +48,6 @@ SHIPPED = "shipped"
 MISSING = "missing"
 STALE = "stale"
 FAILED = "failed"
-
-
-def cache_root(env: Mapping[str, str] = os.environ) -> Path:
-    """The user cache root, e.g. ``~/Library/Caches/retinaface-coreml`` on macOS.
-
-    ``RETINAFACE_COREML_CACHE_DIR`` overrides it (CI, read-only home directories).
-    """
-    override = env.get(ENV_VAR)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
 @dataclass(frozen=True, kw_only=True)
