@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from retinaface_coreml_toolchain._atomic import atomic_writer
+from retinaface_coreml_toolchain.errors import MissingInputError
 
 
 def write_bytes(path: Path, data: bytes) -> str:
@@ -62,3 +63,18 @@ def staging_dir(final: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_step_record(path: Path, step_name: str) -> Any:
+    """The JSON record an earlier step wrote, e.g. ``models/build/retinaface/simplify.json``.
+
+    Missing or unreadable: MissingInputError naming the file and the step to run.
+    """
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise MissingInputError(f"{path}: missing; run `toolchain {step_name}` first") from None
+    except (OSError, ValueError) as exc:
+        raise MissingInputError(
+            f"{path}: unreadable ({exc}); run `toolchain {step_name}`"
+        ) from None

@@ -19,7 +19,12 @@ from typing import Any
 
 from retinaface_coreml.artifacts import MANIFEST_NAME
 from retinaface_coreml_toolchain.errors import MissingInputError, PackageError
-from retinaface_coreml_toolchain.files import copy_file, staging_dir, write_json
+from retinaface_coreml_toolchain.files import (
+    copy_file,
+    read_step_record,
+    staging_dir,
+    write_json,
+)
 from retinaface_coreml_toolchain.manifest import build_manifest, model_record
 from retinaface_coreml_toolchain.recipe import Recipe
 from retinaface_coreml_toolchain.steplog import step
@@ -54,17 +59,6 @@ def package_dir(root: Path) -> Path:
     return root / "src" / "retinaface_coreml" / "models"
 
 
-def _read_json(path: Path, step_name: str) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise MissingInputError(f"{path}: missing; run `toolchain {step_name}` first") from None
-    except (OSError, ValueError) as exc:
-        raise MissingInputError(
-            f"{path}: unreadable ({exc}); run `toolchain {step_name}`"
-        ) from None
-
-
 def _optional_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -75,9 +69,9 @@ def _stage_model(recipe: Recipe, tmp: Path) -> dict[str, Any]:
     from retinaface_coreml_toolchain import coverage_step, simplify, validate
     from retinaface_coreml_toolchain.source import source_model, source_record
 
-    simplified = _read_json(simplify.record_path(recipe), "simplify")
-    validation = _read_json(validate.record_path(recipe), "validate")
-    coverage = _read_json(coverage_step.record_path(recipe), "coverage")
+    simplified = read_step_record(simplify.record_path(recipe), "simplify")
+    validation = read_step_record(validate.record_path(recipe), "validate")
+    coverage = read_step_record(coverage_step.record_path(recipe), "coverage")
     source = source_record(recipe)
     by_name = {b["bucket"]: b for b in simplified["buckets"]}
     precompiled = _optional_json(recipe.build_dir / "precompile.json") or {}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from pathlib import Path
 
 from retinaface_coreml.artifacts import ModelInfo
 from retinaface_coreml_toolchain.errors import ChecksumError, MissingInputError, ModelError
+from retinaface_coreml_toolchain.files import read_step_record
 from retinaface_coreml_toolchain.recipe import Recipe
 
 # Other names an export may give a recipe output: the app's export scripts name the landmark
@@ -44,15 +44,7 @@ def load_onnx(path: Path):  # -> onnx.ModelProto (onnx is imported lazily)
 
 def source_record(recipe: Recipe) -> dict:
     """models/build/<name>/source.json as `toolchain fetch` wrote it (origin, sha256, I/O)."""
-    record_path = recipe.build_dir / "source.json"
-    try:
-        return json.loads(record_path.read_text())
-    except FileNotFoundError:
-        raise MissingInputError(f"{record_path}: missing; run `toolchain fetch` first") from None
-    except (OSError, ValueError) as exc:
-        raise MissingInputError(
-            f"{record_path}: unreadable ({exc}); run `toolchain fetch`"
-        ) from None
+    return read_step_record(recipe.build_dir / "source.json", "fetch")
 
 
 def load_source(recipe: Recipe):  # -> onnx.ModelProto
