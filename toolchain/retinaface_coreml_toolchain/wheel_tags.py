@@ -2,8 +2,9 @@
 
 A cache entry only matches one CPU architecture and macOS majors from the one it was built on, so
 a wheel that carries entries must not claim ``py3-none-any``. The onnxruntime requirement stays
-the admitted range (``onnxruntime>=1.21``): the entries are keyed by ORT version, so an app pinned
-to another release only misses the cache and compiles once in the background, and the wheel still
+the admitted range (the runtime's ``onnxruntime>=`` floor in pyproject.toml): the entries are
+keyed by ORT version, so an app pinned to another release only misses the cache and compiles once
+in the background, and the wheel still
 installs beside it. ``RETINAFACE_COREML_PIN_ORT=1`` (``make models PIN_ORT=1``) opts into
 ``Requires-Dist: onnxruntime==<the entries' version>`` for teams that want a guaranteed hit; it
 needs entries of one release. This does what ``python -m wheel tags --platform-tag
