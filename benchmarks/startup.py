@@ -19,7 +19,10 @@ The 1080p frame is handed over as a ``.npy`` file in each contender's own channe
 decoding is not counted. Every child runs with one ``PYTHONPYCACHEPREFIX``, filled by a priming run
 of each, so all modules load from bytecode, as they do from an installed wheel (our package is an
 editable install here, and this environment sets PYTHONDONTWRITEBYTECODE).
-Run: ``python -m benchmarks.startup [--rounds N]``.
+``--against SRC`` adds a fifth child: the same first-result path with another checkout's runtime
+(``PYTHONPATH=SRC``, e.g. a worktree of the commit an issue measured), interleaved with ours, so
+the change is a difference measured side by side in one run.
+Run: ``python -m benchmarks.startup [--rounds N] [--against SRC]``.
 """
 
 from __future__ import annotations
@@ -139,6 +142,21 @@ def run_child(code: str, env: dict[str, str]) -> Run:
     return Run(ms=(int(end) - start) / 1e6, faces=int(faces), backend=backend, marks=marks + extra)
 
 
+AFTER_FLOOR = 4
+"""Index in ``path_parts`` of the first result's time after the floor's imports."""
+
+
+def path_parts(runs: list[Run]) -> list[float]:
+    """Medians (ms) over the runs of one first-result child, each part taken within its run:
+    floor imports, FaceDetector import, constructor, first detect, the three after the floor,
+    then the steady-state detect and the fresh session (-1 when the runtime lacks them)."""
+    columns = [
+        [m[0], m[1] - m[0], m[2] - m[1], m[3] - m[2], m[3] - m[0], m[4], m[5]]
+        for m in (r.marks for r in runs)
+    ]
+    return [statistics.median(c) / 1e6 if min(c) >= 0 else -1.0 for c in zip(*columns, strict=True)]
+
+
 def importtime(env: dict[str, str], runs: int) -> tuple[list[list[str]], float]:
     """``python -X importtime`` of the import child, ``runs`` times: rows (module, median self ms,
     median cumulative ms) of what its imports load beyond the floor, largest self time first,
@@ -174,7 +192,11 @@ def importtime(env: dict[str, str], runs: int) -> tuple[list[list[str]], float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument(
+        "--against", type=Path, help="another checkout's src/ (its own models built): run beside"
+    )
     args = parser.parse_args(argv)
+    against = f"ours at {args.against}" if args.against else None
 
     floor_name, import_name = (
         "floor (import numpy, onnxruntime, cv2)",
@@ -193,14 +215,18 @@ def main(argv: list[str] | None = None) -> None:
         }
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
-        for code in children.values():  # priming: bytecode into the prefix, files into the cache
-            run_child(code, env)
+        envs = dict.fromkeys(children, env)
+        if against:
+            children[against] = children["ours"]
+            envs[against] = {**env, "PYTHONPATH": str(args.against.resolve())}
+        for name, code in children.items():  # priming: bytecode into the prefix, files into cache
+            run_child(code, envs[name])
         runs: dict[str, list[Run]] = {name: [] for name in children}
         names = list(children)
         for r in range(args.rounds):
             for k in range(len(names)):
                 name = names[(r + k) % len(names)]
-                runs[name].append(run_child(children[name], env))
+                runs[name].append(run_child(children[name], envs[name]))
         import_rows, import_cumulative = importtime(env, IMPORTTIME_RUNS)
 
     medians = {name: statistics.median(run.ms for run in rs) for name, rs in runs.items()}
@@ -216,20 +242,22 @@ def main(argv: list[str] | None = None) -> None:
         ]
         for name, rs in runs.items()
     ]
-    marks = list(zip(*(r.marks for r in runs["ours"]), strict=True))
-    deps, imported, built, first, steady, session = (statistics.median(m) / 1e6 for m in marks)
-    parts = [
-        ["process start to numpy, onnxruntime, cv2 imported", f"{deps:.1f}"],
-        ["from retinaface_coreml import FaceDetector", f"{imported - deps:.1f}"],
-        ["np.load the frame + FaceDetector()", f"{built - imported:.1f}"],
-        ["first detect() (opens the bucket's session, runs it)", f"{first - built:.1f}"],
-        ["  of which, diagnostics: a steady-state detect()", f"{steady:.1f}"],
-        [
-            "  of which, diagnostics: a fresh CPU session of the bucket's file",
-            f"{session:.1f}" if session >= 0 else "n/a (not in this runtime)",
-        ],
+    paths = {name: path_parts(runs[name]) for name in ("ours", against) if name}
+    labels = [
+        "process start to numpy, onnxruntime, cv2 imported",
+        "from retinaface_coreml import FaceDetector",
+        "np.load the frame + FaceDetector()",
+        "first detect() (opens the bucket's session, runs it)",
+        "**after the floor: the three above**",
+        "  diagnostics: a steady-state detect()",
+        "  diagnostics: a fresh CPU session of the bucket's file",
     ]
-    delta = medians["ours"] - floor
+    parts = [
+        [label, *(f"{p[i]:.1f}" if p[i] >= 0 else "n/a" for p in paths.values())]
+        for i, label in enumerate(labels)
+    ]
+    delta = paths["ours"][AFTER_FLOOR]
+    whole_delta = medians["ours"] - floor
     import_delta = medians[import_name] - floor
     import_marks = [r.marks for r in runs[import_name]]
     import_ms = statistics.median((m[1] - m[0]) / 1e6 for m in import_marks)
@@ -248,7 +276,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{machine_line()}")
     print(f"1080p frame, {args.rounds} interleaved runs per child after one priming run each.\n")
     print("Our first-result path (medians of in-process marks, ms since spawn):\n")
-    print(markdown_table(["part", "ms"], parts))
+    print(markdown_table(["part", *paths], parts))
+    if against:
+        change = paths["ours"][AFTER_FLOOR] - paths[against][AFTER_FLOOR]
+        ratio = paths["ours"][AFTER_FLOOR] / paths[against][AFTER_FLOOR]
+        print(f"\nAfter the floor, ours against {args.against}: {change:+.1f} ms ({ratio:.2f}x).")
     print()
     print(
         markdown_table(
@@ -284,7 +316,9 @@ def main(argv: list[str] | None = None) -> None:
                 ],
                 [
                     f"startup <= {TARGET_MS:.0f} ms over the floor",
-                    f"{delta:+.0f} ms (ours {medians['ours']:.0f} ms, floor {floor:.0f} ms)",
+                    f"{delta:+.0f} ms (median of the in-process marks after the floor's "
+                    f"imports); whole processes: {whole_delta:+.0f} ms (ours "
+                    f"{medians['ours']:.0f} ms, floor {floor:.0f} ms)",
                     verdict(delta <= TARGET_MS),
                 ],
             ],
