@@ -2,6 +2,10 @@
 
 Importing the package loads only its errors: the detector classes, the session, ``install`` and
 the cache machinery load on first use (module ``__getattr__``, PEP 562).
+
+What loads on the way to the first detection is kept lean (``benchmarks/startup.py``): its
+records are ``typing.NamedTuple`` classes (0.2 ms each to define; a frozen dataclass, 0.8 ms),
+and logging goes through ``lazy_logging`` (``logging`` itself is 6 ms of import).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ holds the frame serves it (padded), else the one that shrinks it least.
 
 from __future__ import annotations
 
-import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,12 @@ from retinaface_coreml.artifacts import BucketInfo, DetectorInfo
 from retinaface_coreml.buckets import FULL, exact_bucket
 from retinaface_coreml.decode import Detections
 from retinaface_coreml.detector import FaceDetector, check_unit_interval, run_network
+from retinaface_coreml.lazy_logging import get_logger
 from retinaface_coreml.packaged import backends
 from retinaface_coreml.preprocess import check_image, letterbox, scaled_size
 from retinaface_coreml.source_model import SourceModel, open_source
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _warned_sizes: set[tuple[int, int]] = set()
 
@@ -189,14 +190,14 @@ class ONNXRetinaFaceDetector:
         net_h, net_w = scaled_size(height, width, resize)
         bucket = None if self._source is None else self._exact_bucket(self._source, net_h, net_w)
         if self._source is not None and bucket is None:
-            runner, source = self._source.runner, str(self._source.path)
+            open_runner, source = partial(getattr, self._source, "runner"), str(self._source.path)
         else:
-            bucket = bucket or self._detector.bucket_for(height, width, resize=resize)
-            runner = self._detector.runner(bucket)
-            source = str(self._detector.manifest.path(bucket.file))
-            net_h, net_w = bucket.height, bucket.width
-        found = run_network(
-            runner,
+            chosen = bucket or self._detector.bucket_for(height, width, resize=resize)
+            open_runner = partial(self._detector.runner, chosen)
+            source = str(self._detector.manifest.path(chosen.file))
+            net_h, net_w = chosen.height, chosen.width
+        found, runner = run_network(
+            open_runner,
             model,
             image,
             height=net_h,

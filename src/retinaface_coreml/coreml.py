@@ -13,9 +13,8 @@ import json
 import platform
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -33,8 +32,8 @@ DEFAULT_OPTIONS: Mapping[str, str] = {"ModelFormat": "MLProgram", "MLComputeUnit
 _NOT_IN_DIGEST = frozenset({CACHE_DIR_OPTION})
 
 
-@dataclass(frozen=True, kw_only=True)
-class Host:
+# A NamedTuple: cheap to define on the startup path (see the package docstring).
+class Host(NamedTuple):
     """What this process runs on, e.g. ORT ``"1.32.0"`` on macOS major ``"14"`` (None off macOS)."""
 
     ort_version: str

@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, NamedTuple, TypeVar
 
+from retinaface_coreml.lazy_logging import get_logger
 from retinaface_coreml.user_cache import cache_root
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MEMORY_NAME = "file-hashes.json"
 FORMAT = 1
@@ -53,8 +52,8 @@ hash_count = 0
 """How many files this process hashed in full (the tests count with it)."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class FileVersion:
+# A NamedTuple: cheap to define on the startup path (see the package docstring).
+class FileVersion(NamedTuple):
     """One version of one file, e.g. ``/m/mtl.onnx`` dev 2049 inode 1312 103 MB, its times."""
 
     realpath: str

@@ -8,7 +8,6 @@ not, and ``backend`` is always ``"onnx"``.
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ import numpy as np
 
 from retinaface_coreml.adapter import ONNXRetinaFaceDetector
 from retinaface_coreml.errors import ArtifactError, BackendError
+from retinaface_coreml.lazy_logging import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEVICES = ("cpu", "cuda")
 """The devices the app's ``OptimizedFaceDetector`` documents; both run ONNX Runtime here."""

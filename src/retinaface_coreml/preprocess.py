@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -56,8 +56,8 @@ def scaled_size(height: int, width: int, resize: float) -> tuple[int, int]:
     return max(1, round(height * resize)), max(1, round(width * resize))
 
 
-@dataclass(frozen=True, kw_only=True)
-class Letterbox:
+# A NamedTuple: cheap to define on the startup path (see the package docstring).
+class Letterbox(NamedTuple):
     """How a frame maps into the network input: frame pixel = network pixel / scale.
 
     The resized frame sits in the top-left corner; ``scale_x``/``scale_y`` are the exact

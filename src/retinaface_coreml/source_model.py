@@ -8,7 +8,6 @@ RetinaFace export (input ``input``; outputs ``loc``, ``conf`` and ``landms`` or 
 
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,11 @@ import onnxruntime
 
 from retinaface_coreml.artifacts import ModelRecord
 from retinaface_coreml.errors import ArtifactError
+from retinaface_coreml.lazy_logging import get_logger
 from retinaface_coreml.packaged.backends import CPU_EP, Feed, Runner, SessionRunner
 from retinaface_coreml.packaged.identify import file_sha256
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # Names an export may give each output, in the order the runtime reads them.
 OUTPUT_NAMES = (("loc",), ("conf",), ("landmarks", "landms"))

@@ -20,7 +20,6 @@ pays for them.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,6 +32,7 @@ import onnxruntime
 
 from retinaface_coreml import coreml
 from retinaface_coreml.errors import ArtifactError, BackendError
+from retinaface_coreml.lazy_logging import get_logger
 
 if TYPE_CHECKING:
     import subprocess
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from retinaface_coreml.artifacts import BucketInfo, Manifest, ModelRecord
     from retinaface_coreml.packaged.cache import CacheLayout
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 BACKENDS = ("auto", "cpu", "coreml")
 CPU_EP = coreml.CPU_EP

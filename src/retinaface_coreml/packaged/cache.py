@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -30,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from retinaface_coreml.artifacts import hash_tree, sha256_file
 from retinaface_coreml.atomic import write_bytes
+from retinaface_coreml.lazy_logging import get_logger
 from retinaface_coreml.user_cache import ENV_VAR as ENV_VAR
 from retinaface_coreml.user_cache import cache_root as cache_root
 
 if TYPE_CHECKING:
     from retinaface_coreml.artifacts import Manifest
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ENTRY_RECORD = "entry.json"
 LAST_COMPILE = "last_compile.json"

@@ -11,7 +11,6 @@ per-key lock, publishes atomically (compiler.py) and writes its log next to the 
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 import threading
@@ -19,9 +18,10 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from retinaface_coreml.lazy_logging import get_logger
 from retinaface_coreml.packaged.cache import CacheLayout
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _started: dict[Path, subprocess.Popen] = {}
 _started_lock = threading.Lock()

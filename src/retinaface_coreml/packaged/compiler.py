@@ -13,7 +13,6 @@ session creation, and 1.31+ aborts a process that exits while a thread is inside
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tempfile
@@ -26,10 +25,11 @@ from typing import TypeVar
 import filelock
 
 from retinaface_coreml.errors import RetinaFaceError
+from retinaface_coreml.lazy_logging import get_logger
 from retinaface_coreml.packaged import cache
 from retinaface_coreml.packaged.cache import CacheLayout
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

@@ -8,15 +8,15 @@ whose size no packaged source has is not hashed at all.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from pathlib import Path
 
 from retinaface_coreml import hash_memory
 from retinaface_coreml.artifacts import Manifest, ModelRecord, load_manifest
 from retinaface_coreml.errors import ArtifactError
+from retinaface_coreml.lazy_logging import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def installed_manifest() -> Manifest | None:

@@ -9,15 +9,15 @@ reversible; a class someone else put there meanwhile is left alone by ``uninstal
 
 from __future__ import annotations
 
-import logging
 import threading
 
 import onnxruntime
 from onnxruntime.capi.onnxruntime_inference_collection import InferenceSession as _OrtSession
 
+from retinaface_coreml.lazy_logging import get_logger
 from retinaface_coreml.packaged.session import InferenceSession
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _lock = threading.Lock()
 _original: type | None = None

@@ -22,7 +22,6 @@ warning.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -35,9 +34,10 @@ from onnxruntime.capi.onnxruntime_inference_collection import InferenceSession a
 
 from retinaface_coreml import coreml
 from retinaface_coreml.artifacts import BucketInfo, ModelRecord
+from retinaface_coreml.lazy_logging import get_logger
 from retinaface_coreml.packaged import backends, identify
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SERVED_EPS = frozenset({coreml.EP, coreml.CPU_EP})
 """The providers a packaged session serves; any other one leaves the call to onnxruntime."""
