@@ -3,7 +3,9 @@
 One manifest lists every packaged model under ``models``; each model record holds its source
 model's identity (sha256, size) and NodeArg metadata, its fixed-shape buckets (every input's
 static shape), whether batch items are independent, its CoreML options and shipped entries,
-and, for a model a detector decodes (RetinaFace), a ``detector`` section.
+and, for a model a detector decodes (RetinaFace), a ``detector`` section. Each bucket also
+carries the build's CoreML numerical-gate refusals of it (``precompile.refused``), parsed once
+here for ``packaged/refusal.py``.
 """
 
 from __future__ import annotations
@@ -90,6 +92,19 @@ ModelInfo = DetectorInfo
 
 
 @dataclass(frozen=True, kw_only=True)
+class Refusal:
+    """The build's CoreML numerical gate refused a bucket's compiled entry (nothing shipped),
+    e.g. on onnxruntime ``"1.32.0"``, macOS ``"14"``, options ``"1e63e1b50d8d"``: reason
+    ``"box IoU 0.8312 < 0.9"``, figures ``{"min_iou": 0.8312, ...}``."""
+
+    ort_version: str
+    macos_major: str
+    options_digest: str
+    reason: str
+    figures: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
 class BucketInfo:
     """One fixed-shape model file, e.g. ``"384x640"``: inputs ``{"input": (1, 3, 384, 640)}``."""
 
@@ -99,6 +114,7 @@ class BucketInfo:
     inputs: Mapping[str, tuple[int, ...]]
     coreml_cache_key: str
     full_resolution: bool = False  # made for one frame size, e.g. 1080x1920; not padded
+    refusals: tuple[Refusal, ...] = ()  # one per (ORT, macOS major) whose gate refused it
 
     @property
     def height(self) -> int:
@@ -272,6 +288,11 @@ def load_manifest(root: Path | None = None) -> Manifest:
         )
     try:
         manifest = _parse(raw, root)
+    except MalformedRefusal as exc:
+        raise ArtifactError(
+            f"{path}: malformed CoreML refusal record ({exc}); rebuild the wheel with "
+            "`make models` (its precompile step writes this record) and reinstall it"
+        ) from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ArtifactError(f"{path}: malformed manifest ({exc!r}); {_REINSTALL}") from None
     _loaded[memo] = manifest
@@ -298,7 +319,54 @@ def _detector(d: dict[str, Any] | None) -> DetectorInfo | None:
     )
 
 
+class MalformedRefusal(ValueError):
+    """A ``precompile.refused`` record the runtime cannot read (load_manifest names the fix)."""
+
+
+def _refusals(name: str, m: dict[str, Any], buckets: set[str]) -> dict[str, list[Refusal]]:
+    """Each bucket's refusals: one per release record of ``precompile`` (merge-caches writes
+    ``releases``; one precompile run is the record itself), e.g. ``{"640x640": [Refusal]}``."""
+    precompile = m.get("precompile") or {}
+    if not isinstance(precompile, dict):
+        raise MalformedRefusal(f"model {name!r}: precompile is not an object")
+    releases = precompile.get("releases")
+    if releases is not None and not isinstance(releases, list):
+        raise MalformedRefusal(f"model {name!r}: precompile.releases is not a list")
+    records = [(f".releases[{i}]", r) for i, r in enumerate(releases or [])]
+    found: dict[str, list[Refusal]] = {}
+    for where, record in records or [("", precompile)]:
+        at = f"model {name!r}: precompile{where}.refused"
+        refused = record.get("refused") if isinstance(record, dict) else []
+        if refused is not None and not isinstance(refused, dict):
+            raise MalformedRefusal(f"{at}: not an object of buckets")
+        for bucket, item in (refused or {}).items():
+            release = {k: record.get(k) for k in ("ort_version", "macos_major", "options_digest")}
+            problem = _refusal_problem(bucket in buckets, item, release)
+            if problem is not None:
+                raise MalformedRefusal(f"{at}[{bucket!r}]: {problem}")
+            found.setdefault(bucket, []).append(
+                Refusal(**release, reason=item["reason"], figures=item["figures"])
+            )
+    return found
+
+
+def _refusal_problem(known: bool, item: Any, release: dict[str, Any]) -> str | None:
+    """What is wrong with one refusal record, or None."""
+    if not known:
+        return "no such bucket in this model"
+    if not (
+        isinstance(item, dict)
+        and isinstance(item.get("reason"), str)
+        and isinstance(item.get("figures"), dict)
+    ):
+        return "needs a 'reason' string and a 'figures' object"
+    if not all(isinstance(v, str) and v for v in release.values()):
+        return "its release record needs ort_version, macos_major and options_digest strings"
+    return None
+
+
 def _model(name: str, m: dict[str, Any]) -> ModelRecord:
+    refusals = _refusals(name, m, {str(b["name"]) for b in m["buckets"]})
     buckets = tuple(
         BucketInfo(
             name=b["name"],
@@ -307,6 +375,7 @@ def _model(name: str, m: dict[str, Any]) -> ModelRecord:
             inputs={k: tuple(int(d) for d in v) for k, v in b["inputs"].items()},
             coreml_cache_key=b["coreml_cache_key"],
             full_resolution=bool(b.get("full_resolution", False)),
+            refusals=tuple(refusals.get(b["name"], ())),
         )
         for b in m["buckets"]
     )

@@ -280,6 +280,9 @@ def _print_model(name: str, model: dict[str, Any]) -> None:
         detail = caches.get(bucket["name"], {}).get("coreml_cache_detail")
         if detail:
             print(f"    {detail}")
+        if cache != "refused":  # else the detail says it, for this host
+            for refused in caches.get(bucket["name"], {}).get("coreml_refused", []):
+                print(f"    {refused}")
     print(f"  shipped coreml cache: {state.get('shipped_cache', 'none')}")
 
 

@@ -143,6 +143,19 @@ def test_any_other_model_beyond_rtol_is_refused(project: Path, monkeypatch, tmp_
     model = manifest["models"]["convnet"]
     assert model["coreml_cache"] == [] and list(model["precompile"]["refused"]) == ["1x3x8x8"]
     assert not [rel for rel in manifest["files"] if rel.startswith("coreml/")]
+    # The runtime reads that refusal and serves the bucket on the CPU: no compile child.
+    from retinaface_coreml.artifacts import load_manifest
+    from retinaface_coreml.packaged import backends, cache
+
+    served = load_manifest(project / "src/retinaface_coreml/models")
+    bucket = served.model("convnet").bucket("1x3x8x8")
+    (read,) = bucket.refusals
+    assert (read.reason, read.options_digest) == (refusal["reason"], result.options_digest)
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "user-cache"))
+    events = standin.events(tmp_path / "events")
+    runner = backends.open_runner(backends.target(served, served.model("convnet")), bucket)
+    assert runner.backend == "cpu" and not isinstance(runner, backends.PendingRunner)
+    assert standin.events(tmp_path / "events") == events
 
 
 def test_a_looser_rtol_in_the_recipe_ships_it(project: Path, monkeypatch, tmp_path) -> None:

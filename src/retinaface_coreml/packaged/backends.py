@@ -4,6 +4,8 @@ Knows models, buckets and their inputs; nothing about faces. Chosen once per (bu
 options) (DESIGN.md, "The CoreML cache", "Never block on a compile"):
 
 * no CoreML EP here, or ``backend="cpu"``: a CPU session;
+* a bucket the build's CoreML numerical gate refused for these options (refusal.py): a CPU
+  session, whatever the backend or the cache holds, and one warning saying why;
 * a valid entry in the user cache, or a matching one shipped in the wheel (copied into the user
   cache once): a CoreML session at once;
 * otherwise (``"auto"``): a CPU session at once, and a detached compile child
@@ -37,7 +39,7 @@ from retinaface_coreml.lazy_logging import get_logger
 if TYPE_CHECKING:
     import subprocess
 
-    from retinaface_coreml.artifacts import BucketInfo, Manifest, ModelRecord
+    from retinaface_coreml.artifacts import BucketInfo, Manifest, ModelRecord, Refusal
     from retinaface_coreml.packaged.cache import CacheLayout
 
 log = get_logger(__name__)
@@ -274,6 +276,9 @@ def open_runner(
     check_backend(backend, context.host)
     if backend == "cpu" or not context.host.coreml_available:
         return tgt.manifest.load_verified(bucket.file, functools.partial(_cpu_runner, tgt))
+    refused = refused_here(tgt, bucket, context)
+    if refused is not None:
+        return _refused_runner(tgt, bucket, refused)
     data = tgt.manifest.read_verified(bucket.file)
     return _open_coreml(tgt, bucket, data, context, foreground=backend == "coreml")
 
@@ -317,22 +322,54 @@ class Runners(Mapping[str, Runner]):
         return len(self._opened)
 
 
+def refused_here(tgt: Target, bucket: BucketInfo, context: Context) -> Refusal | None:
+    """The build's refusal of ``bucket`` that holds on this host for the target's options."""
+    if not bucket.refusals:
+        return None
+    from retinaface_coreml.packaged import cache, refusal
+
+    layout = _host_layout(tgt, context)
+    shipped = cache.shipped_entries(tgt.manifest, bucket.coreml_cache_key)
+    return refusal.applicable(
+        bucket,
+        digest=tgt.digest,
+        ort_version=layout.ort_version,
+        macos_major=layout.macos_major,
+        shipped_here=cache.matching_shipped(layout, shipped) is not None,
+    )
+
+
+def _refused_runner(tgt: Target, bucket: BucketInfo, refused: Refusal) -> Runner:
+    """A CPU runner for a refused bucket, after the one warning saying why (no compile child)."""
+    from retinaface_coreml.packaged import refusal
+
+    refusal.warn(tgt.model.name, bucket.name, refused)
+    return tgt.manifest.load_verified(bucket.file, functools.partial(_cpu_runner, tgt))
+
+
 _warned_dirs: set[str] = set()
 
 INSTALL_WAIT = 5.0
 """Seconds the foreground waits for the key's lock to copy a shipped entry (a copy takes <1 s)."""
 
 
-def _layout(tgt: Target, context: Context) -> tuple[CacheLayout, str | None]:
-    """The cache directory for this host and options, and why it is unusable (None: usable)."""
+def _host_layout(tgt: Target, context: Context) -> CacheLayout:
+    """The cache directory for this host and options, e.g. ``<root>/1.32.0/14/1e63e1b50d8d``."""
     from retinaface_coreml.packaged import cache
 
-    layout = cache.CacheLayout(
+    return cache.CacheLayout(
         root=cache.cache_root(context.env),
         ort_version=context.host.ort_version,
         macos_major=context.host.macos_major or "",
         digest=tgt.digest,
     )
+
+
+def _layout(tgt: Target, context: Context) -> tuple[CacheLayout, str | None]:
+    """The cache directory for this host and options, and why it is unusable (None: usable)."""
+    from retinaface_coreml.packaged import cache
+
+    layout = _host_layout(tgt, context)
     return layout, cache.probe_writable(layout.dir)
 
 
@@ -577,9 +614,13 @@ def _warm_bucket(
     tgt: Target, bucket: BucketInfo, layout: CacheLayout, context: Context, report: Progress
 ) -> Runner:
     """Install or compile one bucket's entry in the foreground; return it loaded."""
-    from retinaface_coreml.packaged import compiler
+    from retinaface_coreml.packaged import compiler, refusal
 
     label = bucket.name
+    refused = refused_here(tgt, bucket, context)
+    if refused is not None:
+        report(f"{label}: cpu backend, nothing to compile: {refusal.explain(refused)}")
+        return _refused_runner(tgt, bucket, refused)
     factory = coreml_factory(tgt, tgt.manifest.read_verified(bucket.file))
     started = time.perf_counter()
     if _ready_entry(tgt, layout, bucket):
@@ -602,8 +643,12 @@ def describe(tgt: Target, *, context: Context | None = None) -> dict[str, Any]:
     e.g. ``{"onnxruntime": "1.32.0", "backend": "cpu", "coreml": {"available": False, ...},
     "buckets": [{"name": "640x640", "coreml_cache": "unavailable"}, ...]}``. On a CoreML host
     each bucket's ``coreml_cache_detail`` says why a shipped entry was not used (built for
-    another onnxruntime, other options or another macOS major).
+    another onnxruntime, other options or another macOS major), or, for a bucket in state
+    ``refused``, why the build refused it and what to do. Every bucket lists the build's
+    refusals of it under ``coreml_refused`` (on any host: they are facts of the wheel).
     """
+    from retinaface_coreml.packaged import refusal
+
     context = context or current_context()
     host = context.host
     record: dict[str, Any] = {
@@ -613,7 +658,12 @@ def describe(tgt: Target, *, context: Context | None = None) -> dict[str, Any]:
         "coreml": {"available": host.coreml_available, "reason": host.unavailable_reason},
         "shipped_cache": _shipped_summary(tgt.model),
         "buckets": [
-            {"name": b.name, "coreml_cache_key": b.coreml_cache_key, "coreml_cache": "unavailable"}
+            {
+                "name": b.name,
+                "coreml_cache_key": b.coreml_cache_key,
+                "coreml_cache": "unavailable",
+                "coreml_refused": [refusal.explain(r) for r in b.refusals],
+            }
             for b in tgt.model.buckets
         ],
     }
@@ -637,7 +687,15 @@ def describe(tgt: Target, *, context: Context | None = None) -> dict[str, Any]:
         return record
     ready = (cache.IN_USER_CACHE, cache.SHIPPED)
     states = []
-    for entry in record["buckets"]:
+    for bucket, entry in zip(tgt.model.buckets, record["buckets"], strict=True):
+        refused = refused_here(tgt, bucket, context)
+        if refused is not None:
+            entry["coreml_cache"] = cache.REFUSED
+            entry["coreml_cache_detail"] = (
+                f"{refusal.explain(refused)}; served on the CPU; {refusal.advice(tgt.model.name)}"
+            )
+            entry["backend"] = "cpu"
+            continue
         state = cache.bucket_state(
             layout,
             entry["coreml_cache_key"],
@@ -647,7 +705,15 @@ def describe(tgt: Target, *, context: Context | None = None) -> dict[str, Any]:
         entry["coreml_cache_detail"] = state.detail
         entry["backend"] = "coreml" if state.state in ready else "cpu until compiled"
         states.append(state.state)
-    record["backend"] = "coreml" if all(s in ready for s in states) else "cpu until compiled"
+    refused_count = len(record["buckets"]) - len(states)
+    if not states:
+        record["backend"] = "cpu"
+    elif all(s in ready for s in states):
+        record["backend"] = "coreml" + (
+            f" ({refused_count} refused bucket(s) on cpu)" if refused_count else ""
+        )
+    else:
+        record["backend"] = "cpu until compiled"
     record["coreml"]["reason"] = f"{COREML_EP} is available; cache {layout.dir}"
     return record
 

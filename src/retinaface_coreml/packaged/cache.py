@@ -48,6 +48,8 @@ SHIPPED = "shipped"
 MISSING = "missing"
 STALE = "stale"
 FAILED = "failed"
+REFUSED = "refused"
+"""Set by backends.describe, not here: the build's numerical gate refused it (refusal.py)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -328,7 +330,7 @@ def other_entries(layout: CacheLayout, key: str, shipped: list[ShippedEntry]) ->
 
 @dataclass(frozen=True, kw_only=True)
 class BucketCache:
-    """A bucket's cache state: one of the five constants above, plus what it rests on."""
+    """A bucket's cache state: one of the constants above, plus what it rests on."""
 
     state: str
     detail: str

@@ -5,7 +5,9 @@ bytes hash to no packaged source), or providers other than the CPU and CoreML EP
 onnxruntime's session, constructed with the very same arguments: the same results, the same
 exceptions. Given a packaged source, it serves ``run`` from the package:
 
-* inputs whose shapes are a bucket's run in that bucket;
+* inputs whose shapes are a bucket's run in that bucket (on the CPU EP, as ``last_served``
+  says, when the build's CoreML numerical gate refused that bucket for the CoreML options in
+  use: backends.py, refusal.py);
 * a batch no bucket holds runs as bucket-sized slices when the recipe says batch items are
   independent (``batch_independent``, proved by the build's validation);
 * anything else runs the caller's own model (file or bytes) on the CPU EP, with one warning per
