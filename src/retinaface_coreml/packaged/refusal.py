@@ -10,14 +10,14 @@ wrong. backends.py asks ``applicable`` before it looks at any cache.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 from retinaface_coreml.artifacts import BucketInfo, Refusal
+from retinaface_coreml.lazy_logging import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def applicable(
