@@ -114,8 +114,8 @@ def source_full_resolution() -> Contender:
 
     def run(bgr: np.ndarray) -> np.ndarray:
         height, width = bgr.shape[:2]
-        found = run_network(
-            runner,
+        found, _ = run_network(
+            lambda: runner,
             model,
             bgr,
             height=height,
