@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from retinaface_coreml.errors import ArtifactError, UnknownBucketError
-from retinaface_coreml.hash_memory import load_known, read_hashed, sha256_stream
+from retinaface_coreml.hash_memory import load_known, read_hashing, sha256_stream
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MODELS_ENV = "RETINAFACE_COREML_MODELS_DIR"
@@ -221,29 +221,46 @@ class Manifest:
 
     def read_verified(self, relpath: str) -> bytes:
         """Read a listed file and check its sha256; raise ArtifactError naming it on mismatch."""
+        return self.load_checked(relpath, bytes)
+
+    def load_checked(self, relpath: str, load: Callable[[bytes], T]) -> T:
+        """``load`` a listed file's bytes, read once and hashed meanwhile on another thread (or
+        recalled: hash_memory.py), and return the result only if they match the manifest: the
+        hash and, e.g., onnxruntime building a session from the same bytes overlap. On a
+        mismatch the result is dropped and ArtifactError names the file and the fix, also when
+        ``load`` failed on the damaged bytes; else what ``load`` raises propagates."""
         expected = self.files.get(relpath)
         path = self.path(relpath)
         if expected is None:
             raise ArtifactError(f"{path}: not listed in {MANIFEST_NAME}; {_REINSTALL}")
         try:
-            data, actual = read_hashed(path)  # hashed once per file version, across processes
+            data, digest = read_hashing(path)  # hashed once per file version, across processes
         except OSError as exc:
             raise ArtifactError(f"{path}: cannot read ({exc.strerror}); {_REINSTALL}") from None
+        try:
+            loaded = load(data)
+        except Exception:
+            self._check(path, digest(), expected)  # a damaged file is named, not the loader's error
+            raise
+        self._check(path, digest(), expected)
+        return loaded
+
+    @staticmethod
+    def _check(path: Path, actual: str, expected: str) -> None:
         if actual != expected:
             raise ArtifactError(
                 f"{path}: sha256 {actual[:16]}… does not match the manifest's {expected[:16]}… "
                 f"(modified or truncated); {_REINSTALL}"
             )
-        return data
 
     def load_verified(self, relpath: str, load: Callable[[str | bytes], T]) -> T:
         """``load`` a listed file: given a path to it when its version is remembered to match
-        the manifest (hash_memory.py; no read), else its verified bytes (``read_verified``)."""
+        the manifest (hash_memory.py; no read), else its bytes (``load_checked``)."""
         expected = self.files.get(relpath)
         if expected is None:
-            return load(self.read_verified(relpath))  # which names the file and the fix
+            return self.load_checked(relpath, load)  # which names the file and the fix
         return load_known(
-            self.path(relpath), expected, load, lambda: load(self.read_verified(relpath))
+            self.path(relpath), expected, load, lambda: self.load_checked(relpath, load)
         )
 
     def verify_all(self) -> list[str]:

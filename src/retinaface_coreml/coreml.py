@@ -8,7 +8,6 @@ and, through ``sitecustomize``, in the compile child) to drive every other line 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import sys
@@ -126,6 +125,8 @@ def options_digest(options: Mapping[str, str]) -> str:
 
     Stable across runs and dict orders: sha256 of the sorted ``key=value`` pairs.
     """
+    import hashlib  # here, not at import: the CPU path never digests options
+
     pairs = sorted((str(k), str(v)) for k, v in options.items() if k not in _NOT_IN_DIGEST)
     return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:12]
 

@@ -18,7 +18,6 @@ oldest dropped first; writes are atomic (``atomic.py``), the last writer wins.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -148,34 +147,88 @@ def remember(version: FileVersion, digest: str) -> None:
 
 def sha256_stream(handle: BinaryIO) -> str:
     """sha256 hex digest of what is left to read in ``handle``, in 1 MiB chunks."""
+    import hashlib  # here, not at import: 4-5 ms of OpenSSL that a remembered file never needs
+
     sha = hashlib.sha256()
     for chunk in iter(lambda: handle.read(CHUNK), b""):
         sha.update(chunk)
     return sha.hexdigest()
 
 
-def _read(path: Path, *, keep: bool) -> tuple[bytes, str]:
-    """Open ``path`` once: its bytes (``b""`` unless ``keep``) and their sha256, recalled or
-    computed. The version is the open file's own (``fstat``) before and after the read, so the
-    bytes returned are the bytes the digest is of: no swap between the check and the use."""
+def _count_hash() -> None:
     global hash_count
+    with _lock:
+        hash_count += 1
+
+
+class _Hashing:
+    """The sha256 of ``data``, computed on a thread started now; ``result()`` waits for it and
+    remembers it for ``version`` (None: not to be remembered)."""
+
+    def __init__(self, data: bytes, version: FileVersion | None) -> None:
+        self._version = version
+        self._digest = ""
+        self._error: BaseException | None = None
+        self._done = False
+        self._thread = threading.Thread(
+            target=self._hash, args=(data,), name="retinaface-coreml-sha256", daemon=True
+        )
+        self._thread.start()
+
+    def _hash(self, data: bytes) -> None:
+        try:
+            import hashlib
+
+            self._digest = hashlib.sha256(data).hexdigest()  # releases the GIL
+        except BaseException as exc:  # re-raised by result(), on the caller's thread
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if not self._done:
+            self._done = True
+            _count_hash()
+            if self._version is not None:
+                remember(self._version, self._digest)
+        return self._digest
+
+
+def read_hashing(path: Path) -> tuple[bytes, Callable[[], str]]:
+    """The file's bytes, read once, and a call returning their sha256: recalled for this version,
+    or computed on a thread started now, so that the caller can use the bytes (e.g. build an
+    onnxruntime session from them) while they are hashed, then check. The version is the open
+    file's own (``fstat``) before and after the read: the digest is of the bytes returned, with
+    no swap between the check and the use. Raises OSError."""
     realpath = os.path.realpath(path)
     with open(realpath, "rb") as handle:
         before = FileVersion.of(realpath, os.fstat(handle.fileno()))
         known = recall(before)
-        if known is not None and not keep:
-            return b"", known
         started = time.time_ns()
-        data = handle.read() if keep else b""
-        if known is not None and FileVersion.of(realpath, os.fstat(handle.fileno())) == before:
-            return data, known
-        digest = hashlib.sha256(data).hexdigest() if keep else sha256_stream(handle)
+        data = handle.read()
         after = FileVersion.of(realpath, os.fstat(handle.fileno()))
-    with _lock:
-        hash_count += 1
+    if known is not None and after == before:
+        return data, lambda: known
+    unchanged = after == before and before.settled(started)
+    return data, _Hashing(data, before if unchanged else None).result
+
+
+def _stream_digest(path: Path) -> str:
+    """The file's sha256, recalled for this version or computed as it streams by (not kept)."""
+    realpath = os.path.realpath(path)
+    with open(realpath, "rb") as handle:
+        before = FileVersion.of(realpath, os.fstat(handle.fileno()))
+        known = recall(before)
+        if known is not None:
+            return known
+        started = time.time_ns()
+        digest = sha256_stream(handle)
+        after = FileVersion.of(realpath, os.fstat(handle.fileno()))
+    _count_hash()
     if after == before and before.settled(started):
         remember(before, digest)
-    return data, digest
+    return digest
 
 
 def _fd_path(fd: int) -> str | None:
@@ -210,9 +263,10 @@ def load_known(
 
 def file_sha256(path: Path) -> str:
     """sha256 hex digest of the file at ``path``, hashed once per version; raises OSError."""
-    return _read(path, keep=False)[1]
+    return _stream_digest(path)
 
 
 def read_hashed(path: Path) -> tuple[bytes, str]:
     """The file's bytes and their sha256, hashed once per version; raises OSError."""
-    return _read(path, keep=True)
+    data, digest = read_hashing(path)
+    return data, digest()

@@ -12,10 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 
 from retinaface_coreml import hash_memory
@@ -284,3 +286,50 @@ def test_a_small_file_is_remembered_in_this_process_only(convnet, memory, monkey
         hash_memory.file_sha256(convnet)
     assert hash_memory.hash_count == before + 1
     assert not memory.exists()  # not even looked for: hashing it is cheaper
+
+
+def test_a_bucket_is_hashed_while_it_loads(package_models, monkeypatch):
+    """The hash runs on another thread while ``load`` builds from the same bytes: here the hash
+    waits for the load to start, which it could not if the two ran one after the other."""
+    manifest = load_manifest(package_models)
+    relpath = "convnet/b1_16x16.onnx"
+    loading = threading.Event()
+    real_sha256 = hashlib.sha256
+
+    def sha256_once_loading(data: bytes = b""):
+        assert loading.wait(timeout=10), "the hash did not overlap the load"
+        return real_sha256(data)
+
+    monkeypatch.setattr(hashlib, "sha256", sha256_once_loading)
+    monkeypatch.setattr(hash_memory, "_known", {})  # not recalled in this process either
+
+    def load(data: bytes) -> int:
+        loading.set()
+        return len(data)
+
+    assert manifest.load_checked(relpath, load) == (package_models / relpath).stat().st_size
+
+
+@pytest.mark.parametrize("damage", ["flipped", "truncated"])
+def test_a_damaged_bucket_is_named_not_loaded(package_models, tmp_path, damage):
+    """What onnxruntime built from damaged bytes is dropped; a loader's own error on them (a
+    truncated protobuf) gives way to the one line naming the file and the fix."""
+    copy = tmp_path / "models"
+    shutil.copytree(package_models, copy)
+    target = copy / "convnet" / "b1_16x16.onnx"
+    data = bytearray(target.read_bytes())
+    if damage == "flipped":
+        middle = len(data) // 2
+        data[middle : middle + 8] = bytes(b ^ 0xFF for b in data[middle : middle + 8])  # weights
+    else:
+        data = data[: len(data) // 3]
+    target.write_bytes(bytes(data))
+    built = []
+
+    def session(model: bytes) -> onnxruntime.InferenceSession:
+        built.append(onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]))
+        return built[-1]
+
+    with pytest.raises(ArtifactError, match=f"{target}: sha256 .* does not match the manifest"):
+        load_manifest(copy).load_checked("convnet/b1_16x16.onnx", session)
+    assert len(built) == (1 if damage == "flipped" else 0)

@@ -7,7 +7,6 @@ whose size no packaged source has is not hashed at all.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -43,6 +42,8 @@ def packaged_model(model: object, manifest: Manifest) -> ModelRecord | None:
         data = bytes(model)
         if len(data) not in sizes:
             return None
+        import hashlib  # here: only bytes of a packaged source's size are hashed
+
         return manifest.by_source(hashlib.sha256(data).hexdigest())
     if isinstance(model, (str, os.PathLike)):
         path = Path(os.fspath(model))
