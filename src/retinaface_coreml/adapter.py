@@ -34,7 +34,6 @@ from retinaface_coreml.source_model import SourceModel, open_source
 
 log = get_logger(__name__)
 
-_warned_sizes: set[tuple[int, int]] = set()
 
 # The legacy pixel convention of the app's NMS (Fast R-CNN's py_cpu_nms): width = x2 - x1 + 1.
 APP_NMS_OFFSET = 1.0
@@ -226,23 +225,22 @@ class ONNXRetinaFaceDetector:
         bucket = exact_bucket(self._detector.model.buckets, height, width)
         if bucket is not None:
             return bucket
-        if (height, width) not in _warned_sizes:
-            _warned_sizes.add((height, width))
-            log.warning(
-                "%dx%d: no packaged bucket has this size; running %s on the CPU at full "
-                "resolution, exact as the app. To serve this size from a bucket (CoreML on "
-                'macOS), add  [[buckets]] name = "%dx%d" inputs = { %s = [1, 3, %d, %d] } '
-                "full_resolution = true  to models/%s.toml and run `make models`",
-                height,
-                width,
-                source.path,
-                height,
-                width,
-                self._detector.info.input,
-                height,
-                width,
-                self._detector.model.name,
-            )
+        log.warning_once(
+            (height, width),
+            "%dx%d: no packaged bucket has this size; running %s on the CPU at full "
+            "resolution, exact as the app. To serve this size from a bucket (CoreML on "
+            'macOS), add  [[buckets]] name = "%dx%d" inputs = { %s = [1, 3, %d, %d] } '
+            "full_resolution = true  to models/%s.toml and run `make models`",
+            height,
+            width,
+            source.path,
+            height,
+            width,
+            self._detector.info.input,
+            height,
+            width,
+            self._detector.model.name,
+        )
         return None
 
     def get_face(

@@ -11,6 +11,8 @@ that never uses it; in one that does, the records are exactly those of a plain l
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,13 +20,16 @@ if TYPE_CHECKING:
 
 
 class LazyLogger:
-    """``debug``/``info``/``warning`` of ``logging.getLogger(name)``, imported on demand."""
+    """``debug``/``info``/``warning`` of ``logging.getLogger(name)``, imported on demand, and
+    ``warning_once``."""
 
-    __slots__ = ("_logger", "name")
+    __slots__ = ("_logger", "_once", "_once_lock", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._logger: logging.Logger | None = None
+        self._once: set[Hashable] = set()
+        self._once_lock = threading.Lock()
 
     @property
     def logger(self) -> logging.Logger:
@@ -44,6 +49,15 @@ class LazyLogger:
             self.logger.info(msg, *args, **_one_frame_up(kwargs))
 
     def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.logger.warning(msg, *args, **_one_frame_up(kwargs))
+
+    def warning_once(self, key: Hashable, msg: object, *args: object, **kwargs: Any) -> None:
+        """``warning`` the first time this logger sees ``key`` in this process (thread-safe),
+        e.g. once per frame size that no bucket holds."""
+        with self._once_lock:
+            if key in self._once:
+                return
+            self._once.add(key)
         self.logger.warning(msg, *args, **_one_frame_up(kwargs))
 
 

@@ -26,8 +26,6 @@ log = get_logger(__name__)
 # Names an export may give each output, in the order the runtime reads them.
 OUTPUT_NAMES = (("loc",), ("conf",), ("landmarks", "landms"))
 
-_warned: set[str] = set()
-
 
 FIX = (
     "pass the path of a RetinaFace ONNX export (input 'input'; outputs 'loc', 'conf', "
@@ -103,16 +101,15 @@ def open_source(path: Path, packaged: ModelRecord) -> SourceModel:
         )
     session = _open_session(path)
     names = retinaface_outputs(session, path)
-    if str(path) not in _warned:
-        _warned.add(str(path))
-        log.warning(
-            "%s: not the model this wheel was built from (sha256 %s…); running it on the CPU "
-            "at full resolution with dynamic shapes, without CoreML. To serve it from "
-            "fixed-shape buckets (CoreML on macOS), build them from it: "
-            "`make models SOURCE=%s`, then install the wheel from dist/",
-            path,
-            digest[:12],
-            path,
-        )
+    log.warning_once(
+        str(path),
+        "%s: not the model this wheel was built from (sha256 %s…); running it on the CPU "
+        "at full resolution with dynamic shapes, without CoreML. To serve it from "
+        "fixed-shape buckets (CoreML on macOS), build them from it: "
+        "`make models SOURCE=%s`, then install the wheel from dist/",
+        path,
+        digest[:12],
+        path,
+    )
     runner = SessionRunner(session, backend="cpu", output_names=names)
     return SourceModel(path=path, sha256=digest, is_packaged=False, session=session, runner=runner)

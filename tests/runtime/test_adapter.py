@@ -385,7 +385,7 @@ def test_another_model_runs_on_the_cpu_with_one_warning(
 ) -> None:
     from retinaface_coreml import source_model
 
-    monkeypatch.setattr(source_model, "_warned", set())  # earlier tests opened this file too
+    monkeypatch.setattr(source_model.log, "_once", set())  # earlier tests opened this file too
     caplog.set_level(logging.WARNING)
     for _ in range(2):
         detector = ONNXRetinaFaceDetector(str(landms_export), models_dir=package_models)

@@ -6,6 +6,7 @@ import inspect
 import logging
 import subprocess
 import sys
+import threading
 
 from retinaface_coreml.lazy_logging import get_logger
 
@@ -57,3 +58,20 @@ def test_records_name_the_caller_once_logging_is_loaded(caplog) -> None:
         ("test_lazy_logging.py", line + 2),
     ]
     assert all(r.name == "retinaface_coreml.test" for r in caplog.records)
+
+
+def test_warning_once_warns_once_per_key_across_threads(caplog) -> None:
+    log = get_logger("retinaface_coreml.test_once")
+    with caplog.at_level(logging.WARNING, logger="retinaface_coreml.test_once"):
+        threads = [
+            threading.Thread(target=log.warning_once, args=((h, 640), "%dx640: no bucket", h))
+            for h in (480, 480, 480, 720, 720)
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    messages = sorted(r.getMessage() for r in caplog.records)
+    assert messages == ["480x640: no bucket", "720x640: no bucket"]
+    assert all(r.filename == "threading.py" for r in caplog.records)  # the caller: Thread.run

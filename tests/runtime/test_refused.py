@@ -93,7 +93,7 @@ def warnings_of(caplog) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _fresh_warnings(monkeypatch) -> None:
-    monkeypatch.setattr(refusal, "_warned", set())
+    monkeypatch.setattr(refusal.log, "_once", set())
 
 
 @pytest.fixture

@@ -347,8 +347,6 @@ def _refused_runner(tgt: Target, bucket: BucketInfo, refused: Refusal) -> Runner
     return tgt.manifest.load_verified(bucket.file, functools.partial(_cpu_runner, tgt))
 
 
-_warned_dirs: set[str] = set()
-
 INSTALL_WAIT = 5.0
 """Seconds the foreground waits for the key's lock to copy a shipped entry (a copy takes <1 s)."""
 
@@ -380,15 +378,14 @@ def _usable_layout(tgt: Target, context: Context) -> CacheLayout | None:
     layout, problem = _layout(tgt, context)
     if problem is None:
         return layout
-    if str(layout.dir) not in _warned_dirs:
-        _warned_dirs.add(str(layout.dir))
-        log.warning(
-            "the CoreML cache directory %s is not writable (%s); using the CPU backend. "
-            "Point %s at a writable directory to use CoreML.",
-            layout.dir,
-            problem,
-            cache.ENV_VAR,
-        )
+    log.warning_once(
+        str(layout.dir),
+        "the CoreML cache directory %s is not writable (%s); using the CPU backend. "
+        "Point %s at a writable directory to use CoreML.",
+        layout.dir,
+        problem,
+        cache.ENV_VAR,
+    )
     return None
 
 

@@ -10,7 +10,6 @@ wrong. backends.py asks ``applicable`` before it looks at any cache.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,17 +82,10 @@ def advice(model: str) -> str:
     )
 
 
-_warned: set[tuple[str, str]] = set()
-_warned_lock = threading.Lock()
-
-
 def warn(model: str, bucket: str, refusal: Refusal) -> None:
     """One warning per (model, bucket) in this process: served on CPU, why, and what to do."""
-    with _warned_lock:
-        if (model, bucket) in _warned:
-            return
-        _warned.add((model, bucket))
-    log.warning(
+    log.warning_once(
+        (model, bucket),
         "%s %s: serving on the CPU, not CoreML: %s; %s",
         model,
         bucket,

@@ -60,18 +60,6 @@ _DTYPES = {
     "tensor(bool)": np.bool_,
 }
 
-_warned: set[tuple[Any, ...]] = set()
-_warned_lock = threading.Lock()
-
-
-def warn_once(key: tuple[Any, ...], message: str, *args: object) -> None:
-    """``log.warning`` once per ``key`` in this process."""
-    with _warned_lock:
-        if key in _warned:
-            return
-        _warned.add(key)
-    log.warning(message, *args)
-
 
 @dataclass(frozen=True, kw_only=True)
 class Served:
@@ -111,7 +99,7 @@ class InferenceSession(_OrtSession):
         try:
             self._plan = _plan(path_or_bytes, sess_options, providers, provider_options, kwargs)
         except Exception as exc:  # never break a call onnxruntime would have served
-            warn_once(
+            log.warning_once(
                 ("plan", type(exc).__name__),
                 "retinaface_coreml: cannot serve this model from the package (%s: %s); "
                 "onnxruntime serves it",
@@ -218,7 +206,7 @@ class InferenceSession(_OrtSession):
                 served = Served(bucket=bucket.name, backend=runner.backend, slices=len(parts))
         except Exception as exc:
             self._broken = f"{type(exc).__name__}: {exc}"
-            warn_once(
+            log.warning_once(
                 ("run", model.name, type(exc).__name__),
                 "%s: the packaged model failed (%s); onnxruntime serves the source model from now",
                 model.name,
@@ -284,7 +272,7 @@ class InferenceSession(_OrtSession):
 
     def _warn_no_bucket(self, model: ModelRecord, shapes: Mapping[str, tuple[int, ...]]) -> None:
         inputs = ", ".join(f"{n} = {list(s)}" for n, s in shapes.items())
-        warn_once(
+        log.warning_once(
             ("shape", model.name, tuple(sorted(shapes.items()))),
             "%s: no packaged bucket takes inputs {%s}; running the source model on the CPU. To "
             "serve them from the package (CoreML on macOS), add to models/%s.toml:  "
