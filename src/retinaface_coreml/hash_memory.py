@@ -155,10 +155,19 @@ def sha256_stream(handle: BinaryIO) -> str:
     return sha.hexdigest()
 
 
-def _count_hash() -> None:
+def _hashed(digest: str, version: FileVersion | None) -> None:
+    """Count a full hash; remember ``digest`` for ``version`` (None: not to be remembered)."""
     global hash_count
     with _lock:
         hash_count += 1
+    if version is not None:
+        remember(version, digest)
+
+
+def _rememberable(before: FileVersion, after: FileVersion, started: int) -> FileVersion | None:
+    """The version a digest computed from ``started`` on may be remembered for: None when the
+    file changed meanwhile, or so recently that a later write could keep its timestamps."""
+    return before if after == before and before.settled(started) else None
 
 
 class _Hashing:
@@ -189,9 +198,7 @@ class _Hashing:
             raise self._error
         if not self._done:
             self._done = True
-            _count_hash()
-            if self._version is not None:
-                remember(self._version, self._digest)
+            _hashed(self._digest, self._version)
         return self._digest
 
 
@@ -210,8 +217,7 @@ def read_hashing(path: Path) -> tuple[bytes, Callable[[], str]]:
         after = FileVersion.of(realpath, os.fstat(handle.fileno()))
     if known is not None and after == before:
         return data, lambda: known
-    unchanged = after == before and before.settled(started)
-    return data, _Hashing(data, before if unchanged else None).result
+    return data, _Hashing(data, _rememberable(before, after, started)).result
 
 
 def _stream_digest(path: Path) -> str:
@@ -225,9 +231,7 @@ def _stream_digest(path: Path) -> str:
         started = time.time_ns()
         digest = sha256_stream(handle)
         after = FileVersion.of(realpath, os.fstat(handle.fileno()))
-    _count_hash()
-    if after == before and before.settled(started):
-        remember(before, digest)
+    _hashed(digest, _rememberable(before, after, started))
     return digest
 
 
