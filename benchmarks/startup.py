@@ -162,11 +162,6 @@ AFTER_FLOOR = 4
 """Index in ``path_parts`` of the first result's time after the floor's imports."""
 
 
-def faces_cell(name: str, runs: list[Run]) -> str:
-    """e.g. ``"3 (cpu)"``: faces found by a detector child's first run, and its backend."""
-    return f"{runs[0].faces} ({runs[0].backend})"
-
-
 def bucket_input(frame: np.ndarray, folder: Path) -> Path:
     """Save the frame as our detector feeds it (``folder/tensor.npy``); return its bucket file."""
     from retinaface_coreml import FaceDetector
@@ -266,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
 
     medians = {name: statistics.median(run.ms for run in rs) for name, rs in runs.items()}
     floor = medians[floor_name]
+    no_detector = (floor_name, import_name, ORT_NAME)
     rows = [
         [
             name,
@@ -273,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{medians[name]:.0f}",
             f"{min(r.ms for r in rs):.0f}-{max(r.ms for r in rs):.0f}",
             "-" if name == floor_name else f"{medians[name] - floor:+.0f}",
-            faces_cell(name, rs) if name not in (floor_name, import_name, ORT_NAME) else "-",
+            "-" if name in no_detector else f"{rs[0].faces} ({rs[0].backend})",
         ]
         for name, rs in runs.items()
     ]
