@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from retinaface_coreml_toolchain.cli import cli
 from retinaface_coreml_toolchain.package import build_wheel
 from retinaface_coreml_toolchain.recipe import load_recipe
 from tests.conftest import EXPECTED_FACES, ROOT
+from zoo.proof import fresh_venv as venv_with
 
 
 def test_manifest_lists_every_file_with_its_sha256(built: Path) -> None:
@@ -82,14 +82,7 @@ def wheel() -> Path:
 
 @pytest.fixture(scope="session")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
-    venv = tmp_path_factory.mktemp("wheelvenv") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
-        check=True,
-    )
-    return python
+    return venv_with(wheel, tmp_path_factory.mktemp("wheelvenv"))
 
 
 def _freeze(python: Path) -> set[str]:
