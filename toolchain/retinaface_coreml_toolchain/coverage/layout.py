@@ -7,7 +7,8 @@ released in 2023. Graphviz's ``dot`` would need a system package on every CI mac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # Pixels per layout unit: igraph puts neighbours in a layer 1 apart and layers 1 apart.
@@ -42,18 +43,69 @@ def layered(count: int, edges: Sequence[tuple[int, int]]) -> Placed:
     unique = sorted(set(edges))
     graph = igraph.Graph(n=count, edges=unique, directed=True)
     layout = graph.layout_sugiyama(hgap=1, vgap=1)
-    coords = [tuple(c) for c in layout.coords[:count]]
-    min_x = min((x for x, _ in coords), default=0.0)
+    coords = [tuple(c) for c in layout.coords]  # then the dummy vertices of long edges
+    moved = separated(coords)
+    min_x = min((x for x, _ in moved), default=0.0)
 
     def px(point: Sequence[float]) -> tuple[float, float]:
         return (MARGIN + (point[0] - min_x) * X_UNIT, MARGIN + point[1] * Y_UNIT)
 
-    xy = tuple(px(c) for c in coords)
+    xy = tuple(px(c) for c in moved[:count])
+    shift = _layer_shift(coords, moved)
     routed = []
     for (src, dst), bends in zip(unique, layout.edge_routing, strict=True):
-        routed.append((src, dst, (xy[src], *(px(b) for b in bends), xy[dst])))
+        routed.append((src, dst, (xy[src], *(px(shift(b)) for b in bends), xy[dst])))
     width = max((x for x, _ in xy), default=0.0) + MARGIN
     for _, _, points in routed:
         width = max(width, *(x + MARGIN for x, _ in points))
     height = max((y for _, y in xy), default=0.0) + MARGIN
     return Placed(xy=xy, edges=tuple(routed), width=width, height=height)
+
+
+def separated(coords: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The same layers and order, each vertex at least 1 unit right of its left neighbour.
+
+    igraph's Sugiyama placement (python-igraph 1.0) can put two vertices of a layer 0.5 apart,
+    or on the same spot (MTL's level-1 graph had 34 such pairs), which draws boxes over each
+    other; a left-to-right sweep per layer restores the gap, dummy vertices included.
+    """
+    placed = list(coords)
+    for members in _layers(coords).values():
+        for left, right in itertools.pairwise(members):
+            x = max(placed[right][0], placed[left][0] + 1.0)
+            placed[right] = (x, placed[right][1])
+    return placed
+
+
+def _layers(coords: Sequence[tuple[float, float]]) -> dict[float, list[int]]:
+    """Vertex indices by layer (y), left to right (ties by index)."""
+    layers: dict[float, list[int]] = {}
+    for v in sorted(range(len(coords)), key=lambda v: (coords[v][0], v)):
+        layers.setdefault(coords[v][1], []).append(v)
+    return layers
+
+
+def _layer_shift(
+    before: Sequence[tuple[float, float]], after: Sequence[tuple[float, float]]
+) -> Callable[[Sequence[float]], tuple[float, float]]:
+    """Moves an edge's bend point with its layer: interpolated between the moved vertices on
+    either side of it, so the order along the layer is kept."""
+    import numpy as np
+
+    table = {
+        y: (np.array([before[v][0] for v in members]), np.array([after[v][0] for v in members]))
+        for y, members in _layers(before).items()
+    }
+
+    def shift(point: Sequence[float]) -> tuple[float, float]:
+        x, y = float(point[0]), float(point[1])
+        if y not in table:
+            return x, y
+        old, new = table[y]
+        if x <= old[0]:
+            return x + new[0] - old[0], y
+        if x >= old[-1]:
+            return x + new[-1] - old[-1], y
+        return float(np.interp(x, old, new)), y
+
+    return shift
