@@ -2,7 +2,7 @@
 
 Run after `make models` and `make chromium`:
 ``.venv/bin/python docs/screenshot_coverage_page.py``.
-It opens ``models/build/coverage/retinaface.html``, clicks the first CPU node in the list (so the
+It opens ``models/build/retinaface/coverage/retinaface.html``, clicks the first CPU node in the list (so the
 panel shows its rejecting rule) and fits the whole collapsed graph into view.
 """
 
@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "models" / "build" / "coverage" / "retinaface.html"
+PAGE = ROOT / "models" / "build" / "retinaface" / "coverage" / "retinaface.html"
 OUT = ROOT / "docs" / "coverage-page.png"
 
 
