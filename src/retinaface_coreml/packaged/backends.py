@@ -262,6 +262,11 @@ def _cpu_runner(tgt: Target, data: bytes | str) -> SessionRunner:
     return cpu_runner(data, tgt.model.output_names, tgt.session_options)
 
 
+def cpu_bucket(tgt: Target, bucket: BucketInfo) -> Runner:
+    """``bucket`` on the CPU EP, its file verified (``Manifest.load_verified``)."""
+    return tgt.manifest.load_verified(bucket.file, functools.partial(_cpu_runner, tgt))
+
+
 def open_runner(
     tgt: Target,
     bucket: BucketInfo,
@@ -275,7 +280,7 @@ def open_runner(
     context = context or current_context()
     check_backend(backend, context.host)
     if backend == "cpu" or not context.host.coreml_available:
-        return tgt.manifest.load_verified(bucket.file, functools.partial(_cpu_runner, tgt))
+        return cpu_bucket(tgt, bucket)
     refused = refused_here(tgt, bucket, context)
     if refused is not None:
         return _refused_runner(tgt, bucket, refused)
@@ -344,7 +349,7 @@ def _refused_runner(tgt: Target, bucket: BucketInfo, refused: Refusal) -> Runner
     from retinaface_coreml.packaged import refusal
 
     refusal.warn(tgt.model.name, bucket.name, refused)
-    return tgt.manifest.load_verified(bucket.file, functools.partial(_cpu_runner, tgt))
+    return cpu_bucket(tgt, bucket)
 
 
 INSTALL_WAIT = 5.0
@@ -592,9 +597,7 @@ def warmup(
         report(why)
         runners: dict[str, Runner] = {}
         for bucket in buckets:
-            runners[bucket.name] = tgt.manifest.load_verified(
-                bucket.file, functools.partial(_cpu_runner, tgt)
-            )
+            runners[bucket.name] = cpu_bucket(tgt, bucket)
             report(f"{bucket.name}: verified {bucket.file}; cpu backend, nothing to compile")
         return runners
     from retinaface_coreml.packaged import cache
